@@ -1,0 +1,144 @@
+/**
+ * The storage contract: keys, opaque string values and one global, monotonically increasing
+ * revision. Storage knows nothing of spec or status. Both backends (embedded SQLite and etcd)
+ * implement it, and test/storage-conformance.ts is the executable form of this contract.
+ */
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  /** Revision of the write that created the key (since its last deletion). */
+  createRevision: number;
+  /** Revision of the last write to the key; for a deleted key, the revision of the deletion. */
+  modRevision: number;
+}
+
+export interface WatchEvent {
+  type: 'put' | 'delete';
+  /** After a put: the new value. After a delete: the last value, with modRevision = the deletion's revision. */
+  kv: KeyValue;
+  /** The value before this write, when there was one. */
+  prevKv?: KeyValue;
+}
+
+/** One write inside an atomic transaction. */
+export type WriteOp =
+  | { type: 'create'; key: string; value: string }
+  /** Compare-and-swap on modRevision. */
+  | { type: 'update'; key: string; value: string; expectedModRevision: number }
+  /** Delete; when expectedModRevision is given, only if it still matches. */
+  | { type: 'delete'; key: string; expectedModRevision?: number };
+
+export interface ListOptions {
+  /** Return keys strictly greater than this one (for pagination). */
+  after?: string;
+  /** At most this many items (0 or undefined: no limit). */
+  limit?: number;
+  /** Read at this revision (a consistent snapshot for pagination); default the current revision. */
+  revision?: number;
+}
+
+export interface ListResult {
+  items: KeyValue[];
+  /** The revision the list was read at. */
+  revision: number;
+  /** True when more keys follow the last item returned. */
+  more: boolean;
+  /** How many keys follow, when the backend knows cheaply. */
+  remaining?: number;
+}
+
+export interface WatchHandlers {
+  /** Events in revision order, each exactly once, starting after the watch's fromRevision. */
+  onEvent(event: WatchEvent): void;
+  /**
+   * Every event up to `revision` has been delivered. Backends call it when they know
+   * (for bookmarks); it never runs ahead of onEvent.
+   */
+  onProgress?(revision: number): void;
+  /** The watch ended for good (CompactedError, connection loss, close of the store). */
+  onError(error: Error): void;
+}
+
+export interface Watch {
+  close(): void;
+}
+
+export interface Storage {
+  readonly name: 'embedded' | 'etcd';
+  get(key: string): Promise<KeyValue | undefined>;
+  list(prefix: string, options?: ListOptions): Promise<ListResult>;
+  /** Count keys under a prefix at the current revision. */
+  count(prefix: string): Promise<number>;
+  /**
+   * Apply every op or none. Results are in op order (a delete's result is the deleted value).
+   * Throws KeyExistsError, KeyNotFoundError or RevisionMismatchError naming the first op that failed.
+   */
+  txn(ops: WriteOp[]): Promise<KeyValue[]>;
+  /**
+   * Stream changes under `prefix` with revision > fromRevision. Throws (or reports through
+   * onError) CompactedError when events after fromRevision are no longer kept.
+   */
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch>;
+  currentRevision(): Promise<number>;
+  /** Oldest revision a watch may start from (events after it are all kept). */
+  compactedRevision(): Promise<number>;
+  /** Drop history at or below `revision` (events from watches before it become unavailable). */
+  compact(revision: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Base of storage errors; `opIndex` points at the failing op of a txn. */
+export class StorageError extends Error {
+  readonly key: string;
+  readonly opIndex: number;
+  constructor(message: string, key: string, opIndex = 0) {
+    super(message);
+    this.name = new.target.name;
+    this.key = key;
+    this.opIndex = opIndex;
+  }
+}
+
+export class KeyExistsError extends StorageError {}
+export class KeyNotFoundError extends StorageError {}
+export class RevisionMismatchError extends StorageError {
+  readonly actualModRevision: number;
+  constructor(key: string, opIndex: number, actualModRevision: number) {
+    super(`key ${key} was modified (now at revision ${actualModRevision})`, key, opIndex);
+    this.actualModRevision = actualModRevision;
+  }
+}
+
+/** The requested revision is older than the oldest kept one. */
+export class CompactedError extends Error {
+  readonly requested: number;
+  readonly compacted: number;
+  constructor(requested: number, compacted: number) {
+    super(`revision ${requested} has been compacted; the oldest available is ${compacted}`);
+    this.name = 'CompactedError';
+    this.requested = requested;
+    this.compacted = compacted;
+  }
+}
+
+/** The store cannot be reached or refused the request for a reason that is not the caller's. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
+/** A value is larger than the store accepts. */
+export class ValueTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ValueTooLargeError';
+  }
+}
+
+/** The exclusive end of a prefix range: the prefix with its last byte incremented. */
+export function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}

@@ -1,0 +1,145 @@
+/** Builds the OpenAPI v3 and v2 documents the server serves, from the resource descriptors. */
+import { convertSchema } from './convert.ts';
+import { ObjectMetaSchema, GROUP, VERSION, StatusSchema } from './meta.ts';
+import { RESOURCES, type ResourceDescriptor } from './resources.ts';
+
+type Json = Record<string, unknown>;
+
+const defName = (kind: string) => `io.haproxyhq.${VERSION}.${kind}`;
+const gvk = (kind: string) => [{ group: GROUP, version: VERSION, kind }];
+
+function objectSchema(r: ResourceDescriptor, ref: (name: string) => string): Json {
+  const s = convertSchema(r.schema, 'openapi');
+  const props = s.properties as Json;
+  props.metadata = { $ref: ref('io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta'), description: 'Standard object metadata.' };
+  return { ...s, 'x-kubernetes-group-version-kind': gvk(r.kind) };
+}
+
+function listSchema(r: ResourceDescriptor, ref: (name: string) => string): Json {
+  return {
+    description: `A list of ${r.kind} objects.`,
+    type: 'object',
+    required: ['items'],
+    properties: {
+      apiVersion: { type: 'string' },
+      kind: { type: 'string' },
+      metadata: { $ref: ref('io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta') },
+      items: { type: 'array', items: { $ref: ref(defName(r.kind)) } },
+    },
+    'x-kubernetes-group-version-kind': gvk(`${r.kind}List`),
+  };
+}
+
+const listMeta: Json = {
+  type: 'object',
+  properties: {
+    resourceVersion: { type: 'string' },
+    continue: { type: 'string' },
+    remainingItemCount: { type: 'integer', format: 'int64' },
+  },
+};
+
+function params(names: string[], v3: boolean): Json[] {
+  return names.map((name) => {
+    const p: Json = { name, in: 'query', description: `Kubernetes ${name} parameter.` };
+    if (v3) p.schema = { type: name === 'limit' || name === 'timeoutSeconds' ? 'integer' : name === 'watch' ? 'boolean' : 'string' };
+    else p.type = name === 'limit' || name === 'timeoutSeconds' ? 'integer' : name === 'watch' ? 'boolean' : 'string';
+    return p;
+  });
+}
+
+function paths(v3: boolean, ref: (name: string) => string): Json {
+  const out: Json = {};
+  const body = (name: string): Json =>
+    v3
+      ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: ref(name) } } } } }
+      : { parameters: [{ name: 'body', in: 'body', required: true, schema: { $ref: ref(name) } }] };
+  const resp = (name: string): Json =>
+    v3
+      ? { '200': { description: 'OK', content: { 'application/json': { schema: { $ref: ref(name) } } } } }
+      : { '200': { description: 'OK', schema: { $ref: ref(name) } } };
+  const write = ['dryRun', 'fieldManager', 'fieldValidation'];
+  for (const r of RESOURCES) {
+    const base = `/apis/${GROUP}/${VERSION}/namespaces/{namespace}/${r.plural}`;
+    const ext = (action: string, kind = r.kind) => ({
+      'x-kubernetes-action': action,
+      'x-kubernetes-group-version-kind': { group: GROUP, version: VERSION, kind },
+    });
+    const nsParam = v3
+      ? { name: 'namespace', in: 'path', required: true, schema: { type: 'string' } }
+      : { name: 'namespace', in: 'path', required: true, type: 'string' };
+    const nameParam = v3
+      ? { name: 'name', in: 'path', required: true, schema: { type: 'string' } }
+      : { name: 'name', in: 'path', required: true, type: 'string' };
+    const listParams = ['labelSelector', 'fieldSelector', 'limit', 'continue', 'resourceVersion', 'watch', 'allowWatchBookmarks', 'timeoutSeconds'];
+    out[`/apis/${GROUP}/${VERSION}/${r.plural}`] = {
+      get: { operationId: `list${r.kind}ForAllNamespaces`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
+    };
+    out[base] = {
+      parameters: [nsParam],
+      get: { operationId: `listNamespaced${r.kind}`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
+      post: withBody(body(defName(r.kind)), params(write, v3), { operationId: `createNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('post') }),
+    };
+    const item: Json = {
+      parameters: [nameParam, nsParam],
+      get: { operationId: `readNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('get') },
+      delete: { operationId: `deleteNamespaced${r.kind}`, parameters: params(['dryRun'], v3), responses: resp('io.k8s.apimachinery.pkg.apis.meta.v1.Status'), ...ext('delete') },
+    };
+    if (!r.immutable) {
+      item.put = withBody(body(defName(r.kind)), params(write, v3), { operationId: `replaceNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('put') });
+      item.patch = withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patchNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('patch') });
+    }
+    out[`${base}/{name}`] = item;
+    if (r.statusSubresource) {
+      out[`${base}/{name}/status`] = {
+        parameters: [nameParam, nsParam],
+        get: { operationId: `readNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('get') },
+        put: withBody(body(defName(r.kind)), params(write, v3), { operationId: `replaceNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('put') }),
+        patch: withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patchNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('patch') }),
+      };
+    }
+  }
+  return out;
+}
+
+function withBody(body: Json, query: Json[], op: Json): Json {
+  const parameters = [...((body.parameters as Json[] | undefined) ?? []), ...query];
+  const { parameters: _drop, ...rest } = body;
+  return { ...op, ...rest, parameters };
+}
+
+function definitions(ref: (name: string) => string): Json {
+  const defs: Json = {
+    'io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta': convertSchema(ObjectMetaSchema, 'openapi'),
+    'io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta': listMeta,
+    'io.k8s.apimachinery.pkg.apis.meta.v1.Status': convertSchema(StatusSchema, 'openapi'),
+    'io.k8s.apimachinery.pkg.apis.meta.v1.Patch': { type: 'object', description: 'A merge patch or JSON patch body.' },
+  };
+  for (const r of RESOURCES) {
+    defs[defName(r.kind)] = objectSchema(r, ref);
+    defs[`${defName(r.kind)}List`] = listSchema(r, ref);
+  }
+  return defs;
+}
+
+/** The OpenAPI v3 document for haproxyhq.io/v1alpha1 (served at /openapi/v3/apis/haproxyhq.io/v1alpha1). */
+export function buildOpenApiV3(): Json {
+  const ref = (name: string) => `#/components/schemas/${name}`;
+  return {
+    openapi: '3.0.0',
+    info: { title: 'HAProxyHQ', version: VERSION },
+    paths: paths(true, ref),
+    components: { schemas: definitions(ref) },
+  };
+}
+
+/** The Swagger 2.0 document (served at /openapi/v2) for older clients. */
+export function buildOpenApiV2(): Json {
+  const ref = (name: string) => `#/definitions/${name}`;
+  return {
+    swagger: '2.0',
+    info: { title: 'HAProxyHQ', version: VERSION },
+    paths: paths(false, ref),
+    definitions: definitions(ref),
+  };
+}

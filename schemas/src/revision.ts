@@ -1,0 +1,33 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { HAProxyConfigSpecSchema } from './config.ts';
+import { ObjectMetaSchema } from './meta.ts';
+
+/** Label every ConfigRevision carries: the HAProxyConfig it snapshots. */
+export const CONFIG_LABEL = 'haproxyhq.io/config';
+
+export const ConfigRevisionSpecSchema = Type.Object(
+  {
+    configName: Type.String({ description: 'The HAProxyConfig this revision snapshots.' }),
+    revision: Type.Integer({ minimum: 1, description: "The config's metadata.generation when recorded." }),
+    contentHash: Type.String({ description: 'sha256 of the config text and files, as "sha256:<hex>".' }),
+    config: HAProxyConfigSpecSchema,
+  },
+  { additionalProperties: false, description: 'Immutable snapshot of an HAProxyConfig spec.' },
+);
+
+export const ConfigRevisionSchema = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String({ description: 'haproxyhq.io/v1alpha1' })),
+    kind: Type.Optional(Type.String({ description: 'ConfigRevision' })),
+    metadata: ObjectMetaSchema,
+    spec: ConfigRevisionSpecSchema,
+  },
+  {
+    additionalProperties: false,
+    description: 'An immutable snapshot of one HAProxyConfig generation, recorded by the server: history, diff, rollback.',
+  },
+);
+export type ConfigRevision = Static<typeof ConfigRevisionSchema>;
+
+/** Name of the ConfigRevision recording generation `revision` of config `configName`. */
+export const revisionName = (configName: string, revision: number) => `${configName}-${revision}`;
