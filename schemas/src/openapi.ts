@@ -78,17 +78,17 @@ function paths(v3: boolean, ref: (name: string) => string): Json {
     out[base] = {
       parameters: [nsParam],
       get: { operationId: `listNamespaced${r.kind}`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
-      post: withBody(body(defName(r.kind)), params(write, v3), { operationId: `createNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('post') }),
     };
+    if (!r.serverCreated) {
+      (out[base] as Json).post = withBody(body(defName(r.kind)), params(write, v3), { operationId: `createNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('post') });
+    }
     const item: Json = {
       parameters: [nameParam, nsParam],
       get: { operationId: `readNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('get') },
       delete: { operationId: `deleteNamespaced${r.kind}`, parameters: params(['dryRun'], v3), responses: resp('io.k8s.apimachinery.pkg.apis.meta.v1.Status'), ...ext('delete') },
     };
-    if (!r.immutable) {
-      item.put = withBody(body(defName(r.kind)), params(write, v3), { operationId: `replaceNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('put') });
-      item.patch = withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patchNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('patch') });
-    }
+    item.put = withBody(body(defName(r.kind)), params(write, v3), { operationId: `replaceNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('put') });
+    item.patch = withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patchNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('patch') });
     out[`${base}/{name}`] = item;
     if (r.statusSubresource) {
       out[`${base}/{name}/status`] = {

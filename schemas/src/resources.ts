@@ -27,8 +27,10 @@ export interface ResourceDescriptor {
   schema: TObject;
   /** True when status is written only through the /status subresource. */
   statusSubresource: boolean;
-  /** True when objects never change after creation. */
-  immutable: boolean;
+  /** True when spec can never change after creation (metadata still can). */
+  specImmutable: boolean;
+  /** True when only the server creates these objects (ConfigRevisions record HAProxyConfig changes). */
+  serverCreated: boolean;
   printerColumns: PrinterColumn[];
 }
 
@@ -48,7 +50,8 @@ export const HAProxyInstanceResource: ResourceDescriptor = {
   namespaced: true,
   schema: HAProxyInstanceSchema,
   statusSubresource: true,
-  immutable: false,
+  specImmutable: false,
+  serverCreated: false,
   printerColumns: [
     { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition.' },
     { name: 'Revision', type: 'string', jsonPath: '.status.appliedRevision', description: 'ConfigRevision HAProxy is running.' },
@@ -70,7 +73,8 @@ export const HAProxyConfigResource: ResourceDescriptor = {
   namespaced: true,
   schema: HAProxyConfigSchema,
   statusSubresource: true,
-  immutable: false,
+  specImmutable: false,
+  serverCreated: false,
   printerColumns: [
     { name: 'Revision', type: 'integer', jsonPath: '.metadata.generation', description: 'Latest revision number.' },
     { name: 'Strategy', type: 'string', jsonPath: '.spec.strategy.type', description: 'Rollout strategy.' },
@@ -91,7 +95,8 @@ export const ConfigRevisionResource: ResourceDescriptor = {
   namespaced: true,
   schema: ConfigRevisionSchema,
   statusSubresource: false,
-  immutable: true,
+  specImmutable: true,
+  serverCreated: true,
   printerColumns: [
     { name: 'Config', type: 'string', jsonPath: '.spec.configName', description: 'HAProxyConfig it snapshots.' },
     { name: 'Revision', type: 'integer', jsonPath: '.spec.revision', description: 'Revision number.' },
@@ -109,7 +114,8 @@ export const EventResource: ResourceDescriptor = {
   namespaced: true,
   schema: EventSchema,
   statusSubresource: false,
-  immutable: false,
+  specImmutable: false,
+  serverCreated: false,
   printerColumns: [
     { name: 'Last Seen', type: 'date', jsonPath: '.lastTimestamp', description: 'Time since it last happened.' },
     { name: 'Type', type: 'string', jsonPath: '.type', description: 'Normal or Warning.' },

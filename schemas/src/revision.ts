@@ -31,3 +31,12 @@ export type ConfigRevision = Static<typeof ConfigRevisionSchema>;
 
 /** Name of the ConfigRevision recording generation `revision` of config `configName`. */
 export const revisionName = (configName: string, revision: number) => `${configName}-${revision}`;
+
+/**
+ * The bytes `contentHash` is the sha256 of: what the agent writes to disk (config text and every
+ * file by path), in a canonical order. Server and agent hash the same input.
+ */
+export function contentHashInput(spec: { config: string; files?: { path: string; content: string }[] }): string {
+  const files = [...(spec.files ?? [])].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return JSON.stringify([spec.config, files.map((f) => [f.path, f.content])]);
+}

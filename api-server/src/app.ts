@@ -1,0 +1,127 @@
+/**
+ * Builds the API server as a Fastify instance that never listens (main.ts does), so tests can
+ * build several side by side, each with its own store, and drive them with inject() or a socket.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { RESOURCES } from '@haproxyhq/schemas';
+import { allowAuthenticated, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
+import { ApiError, badRequest, pathNotFound, statusFor, tooLarge, unauthorized, unsupportedMediaType } from './errors.ts';
+import { ResourceRegistry } from './registry/registry.ts';
+import { STRATEGIES } from './registry/strategies.ts';
+import { PUBLIC_PATHS, discoveryRoutes } from './routes/discovery.ts';
+import { resourceRoutes } from './routes/resources.ts';
+import type { Storage } from './storage/types.ts';
+
+export interface AppOptions {
+  storage: Storage;
+  authenticator: Authenticator;
+  authorizer?: Authorizer;
+  /** Largest request body accepted (Kubernetes: 3 MiB). */
+  maxBodyBytes?: number;
+  /** Largest object stored. */
+  maxObjectBytes?: number;
+  /** How often idle watches that asked for them get BOOKMARK events. */
+  bookmarkIntervalMs?: number;
+  logger?: FastifyServerOptions['logger'];
+  /** Serve HTTPS with this certificate and key (main.ts always does; tests may use plain HTTP). */
+  https?: { cert: string; key: string };
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
+export const DEFAULT_MAX_OBJECT_BYTES = 1536 * 1024;
+
+const JSON_TYPES = [
+  'application/json',
+  'application/merge-patch+json',
+  'application/json-patch+json',
+  'application/strategic-merge-patch+json',
+];
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const app = Fastify({
+    ...(options.https ? { https: options.https } : {}),
+    logger: options.logger ?? false,
+    bodyLimit: maxBodyBytes,
+    return503OnClosing: true,
+    // Names are at most 253 characters; room for that plus encoding.
+    routerOptions: { maxParamLength: 1024 },
+  });
+
+  app.decorate('storage', options.storage);
+  app.decorate('authenticator', options.authenticator);
+  app.decorate('authorizer', options.authorizer ?? allowAuthenticated);
+  app.decorateRequest('user', undefined);
+
+  // Bodies: JSON (and its patch flavours) through Fastify's hardened parser, which refuses
+  // __proto__ and constructor keys; apply-patch YAML is parsed only to be refused clearly.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser(['application/apply-patch+yaml', 'application/apply-patch+cbor'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0]!;
+    if (PUBLIC_PATHS.has(path)) return;
+    const header = req.headers.authorization;
+    const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
+    if (!m) throw unauthorized();
+    const user = await options.authenticator.authenticate(m[1]!);
+    if (!user) throw unauthorized('Unauthorized: the bearer token is not valid');
+    req.setDecorator<UserInfo>('user', user);
+  });
+
+  app.setErrorHandler((err: FastifyError | ApiError | Error, req, reply) => {
+    const apiError = toApiError(err, maxBodyBytes);
+    if (!apiError || apiError.code >= 500) req.log.error({ err }, 'request failed');
+    const status = apiError ? apiError.toStatus() : statusFor(err);
+    reply.code(status.code).type('application/json').send(status);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const status = pathNotFound(req.url.split('?')[0]!).toStatus();
+    reply.code(404).send(status);
+  });
+
+  const registries = new Map<string, ResourceRegistry>();
+  const lookup = (plural: string) => {
+    const r = registries.get(plural);
+    if (!r) throw new Error(`no registry for ${plural}`);
+    return r;
+  };
+  for (const d of RESOURCES) {
+    registries.set(
+      d.plural,
+      new ResourceRegistry(d, options.storage, STRATEGIES[d.plural] ?? {}, {
+        maxObjectBytes: options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES,
+        bookmarkIntervalMs: options.bookmarkIntervalMs ?? 10_000,
+      }, lookup),
+    );
+  }
+  app.decorate('registries', registries);
+
+  await app.register(discoveryRoutes);
+  await app.register(resourceRoutes, { registries });
+  return app;
+}
+
+/** Fastify's own 4xx errors (body parsing, limits) as API errors; undefined for real failures. */
+function toApiError(err: Error, maxBodyBytes: number): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  const fe = err as FastifyError;
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return tooLarge(`the request body is larger than the limit of ${maxBodyBytes} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return unsupportedMediaType(`${fe.message}: send application/json (or a patch type for PATCH)`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return badRequest('the request body is empty: send a JSON object');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return badRequest('the Content-Length does not match the body');
+  }
+  if (err instanceof SyntaxError || fe.statusCode === 400) {
+    return badRequest(`the request body is not valid JSON: ${err.message}`);
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new ApiError(fe.statusCode, 'BadRequest', err.message);
+  }
+  return undefined;
+}

@@ -1,0 +1,94 @@
+/** Server settings from flags, then HQ_* environment variables, then defaults. */
+import { parseArgs } from 'node:util';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  storage: 'embedded' | 'etcd';
+  etcdEndpoints: string[];
+  etcdPrefix: string;
+  historyRevisions: number;
+  logLevel: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaFile?: string;
+  tlsSans: string[];
+}
+
+export class ConfigError extends Error {}
+
+const USAGE = `Usage: hq-api-server [options]
+
+  --listen HOST:PORT        listen address (HQ_LISTEN, default 127.0.0.1:8080)
+  --data-dir DIR            embedded store and generated credentials (HQ_DATA_DIR, default ./.hq)
+  --storage embedded|etcd   storage backend (HQ_STORAGE, default embedded)
+  --etcd-endpoints URLS     comma-separated etcd URLs (HQ_ETCD_ENDPOINTS, default http://127.0.0.1:2379)
+  --etcd-prefix PREFIX      key prefix in etcd (HQ_ETCD_PREFIX, default none)
+  --history-revisions N     watch history kept by the embedded store (HQ_HISTORY_REVISIONS, default 10000)
+  --log-level LEVEL         fatal|error|warn|info|debug (HQ_LOG_LEVEL, default info)
+  --tls-cert-file FILE      serving certificate (HQ_TLS_CERT_FILE; default: one signed by the
+                            server's own CA, created in DATA_DIR/pki at first start)
+  --tls-key-file FILE       its private key (HQ_TLS_KEY_FILE)
+  --tls-ca-file FILE        CA to put in the kubeconfig for a given certificate (HQ_TLS_CA_FILE)
+  --tls-san NAMES           extra comma-separated names/IPs for the generated certificate (HQ_TLS_SAN)
+`;
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        listen: { type: 'string' },
+        'data-dir': { type: 'string' },
+        storage: { type: 'string' },
+        'etcd-endpoints': { type: 'string' },
+        'etcd-prefix': { type: 'string' },
+        'history-revisions': { type: 'string' },
+        'log-level': { type: 'string' },
+        'tls-cert-file': { type: 'string' },
+        'tls-key-file': { type: 'string' },
+        'tls-ca-file': { type: 'string' },
+        'tls-san': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) return 'help';
+  const listen = values.listen ?? env.HQ_LISTEN ?? '127.0.0.1:8080';
+  const m = listen.match(/^(\[[^\]]+\]|[^:]+):(\d{1,5})$/);
+  if (!m || Number(m[2]) > 65535) throw new ConfigError(`--listen ${JSON.stringify(listen)}: expected HOST:PORT, e.g. 127.0.0.1:8080`);
+  const storage = values.storage ?? env.HQ_STORAGE ?? 'embedded';
+  if (storage !== 'embedded' && storage !== 'etcd') {
+    throw new ConfigError(`--storage ${JSON.stringify(storage)}: expected "embedded" or "etcd"`);
+  }
+  const endpoints = (values['etcd-endpoints'] ?? env.HQ_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const e of endpoints) {
+    if (!/^https?:\/\/[^/]+\/?$/.test(e)) throw new ConfigError(`--etcd-endpoints: ${JSON.stringify(e)} is not an http(s)://host:port URL`);
+  }
+  const history = Number(values['history-revisions'] ?? env.HQ_HISTORY_REVISIONS ?? 10_000);
+  if (!Number.isInteger(history) || history < 100) throw new ConfigError('--history-revisions must be an integer of at least 100');
+  return {
+    host: m[1]!.replace(/^\[|\]$/g, ''),
+    port: Number(m[2]),
+    dataDir: values['data-dir'] ?? env.HQ_DATA_DIR ?? '.hq',
+    storage,
+    etcdEndpoints: endpoints,
+    etcdPrefix: values['etcd-prefix'] ?? env.HQ_ETCD_PREFIX ?? '',
+    historyRevisions: history,
+    logLevel: values['log-level'] ?? env.HQ_LOG_LEVEL ?? 'info',
+    tlsCertFile: values['tls-cert-file'] ?? env.HQ_TLS_CERT_FILE,
+    tlsKeyFile: values['tls-key-file'] ?? env.HQ_TLS_KEY_FILE,
+    tlsCaFile: values['tls-ca-file'] ?? env.HQ_TLS_CA_FILE,
+    tlsSans: (values['tls-san'] ?? env.HQ_TLS_SAN ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  };
+}
+
+export { USAGE };

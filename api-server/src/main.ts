@@ -1,0 +1,97 @@
+/** Reads config, opens the store, makes sure an admin credential exists, and listens. */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildApp } from './app.ts';
+import { ADMIN, StoredTokenAuthenticator, generateToken } from './auth.ts';
+import { ConfigError, USAGE, parseConfig, type ServerConfig } from './config.ts';
+import { kubeconfigPath, readOwnKubeconfig, writeKubeconfig } from './kubeconfig.ts';
+import { defaultSans, ensureTls } from './tls.ts';
+import { openSqliteStorage } from './storage/sqlite-storage.ts';
+import type { Storage } from './storage/types.ts';
+
+async function openStorage(config: ServerConfig): Promise<Storage> {
+  if (config.storage === 'etcd') {
+    // Loaded only when used: etcd3 brings gRPC, which the embedded setup does not need.
+    const { openEtcdStorage } = await import('./storage/etcd-storage.ts');
+    return openEtcdStorage({ endpoints: config.etcdEndpoints, prefix: config.etcdPrefix });
+  }
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  return openSqliteStorage({ path: join(config.dataDir, 'store.db'), historyRevisions: config.historyRevisions });
+}
+
+async function main(): Promise<void> {
+  let config: ServerConfig;
+  try {
+    const parsed = parseConfig(process.argv.slice(2), process.env);
+    if (parsed === 'help') {
+      process.stdout.write(USAGE);
+      return;
+    }
+    config = parsed;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hq-api-server: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  config.dataDir = resolve(config.dataDir);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const tls = ensureTls(join(config.dataDir, 'pki'), {
+    certFile: config.tlsCertFile,
+    keyFile: config.tlsKeyFile,
+    caFile: config.tlsCaFile,
+    sans: [...defaultSans(config.host), ...config.tlsSans],
+  });
+  const storage = await openStorage(config);
+  const authenticator = new StoredTokenAuthenticator(storage);
+  const app = await buildApp({
+    storage,
+    authenticator,
+    https: { cert: tls.cert, key: tls.key },
+    logger: {
+      level: config.logLevel,
+      // Never log credentials, even at debug level.
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+  });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  // First start: a random admin token, registered (hashed) in the store and written to the
+  // kubeconfig. Later starts keep the token and refresh the server URL.
+  const path = kubeconfigPath(config.dataDir);
+  const existing = readOwnKubeconfig(path);
+  const token = existing?.token ?? generateToken();
+  await authenticator.register(token, ADMIN, `admin token of the server with data dir ${config.dataDir}`);
+  if (!existing || existing.server !== server || existing.ca !== tls.ca) {
+    writeKubeconfig(path, { server, token, ca: tls.ca, namespace: existing?.namespace ?? 'default' });
+  }
+  app.log.info(
+    { storage: config.storage, dataDir: config.dataDir, kubeconfig: path },
+    `HAProxyHQ API server listening on ${server}; credentials in ${path}`,
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info(`${signal}: shutting down`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await app.close();
+    await storage.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`hq-api-server: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

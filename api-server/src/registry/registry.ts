@@ -1,0 +1,609 @@
+/**
+ * The generic registry: every verb for every resource, written once over the storage contract
+ * (Kubernetes' genericregistry.Store). Per-resource behaviour lives in a ResourceStrategy.
+ *
+ * Objects are stored without metadata.resourceVersion: it is the store's modRevision, attached
+ * on every read, so it can never disagree with the store.
+ */
+import { randomUUID } from 'node:crypto';
+import { API_VERSION, GROUP, type ObjectMeta, type ResourceDescriptor } from '@haproxyhq/schemas';
+import {
+  ApiError,
+  alreadyExists,
+  badRequest,
+  conflict,
+  gone,
+  invalid,
+  methodNotAllowed,
+  notFound,
+  serviceUnavailable,
+  tooLarge,
+  type Cause,
+} from '../errors.ts';
+import {
+  CompactedError,
+  KeyExistsError,
+  KeyNotFoundError,
+  RevisionMismatchError,
+  StorageUnavailableError,
+  ValueTooLargeError,
+  type KeyValue,
+  type Storage,
+  type Watch,
+  type WatchEvent as StorageEvent,
+  type WriteOp,
+} from '../storage/types.ts';
+import { applyJsonPatch, applyMergePatch, deepEqual } from './patch.ts';
+import {
+  matchesFields,
+  matchesLabels,
+  parseFieldSelector,
+  parseLabelSelector,
+  pinnedName,
+  type FieldRequirement,
+  type Requirement,
+} from './selectors.ts';
+import { metadataCauses, schemaCauses } from './validation.ts';
+
+/** A stored object: envelope plus whatever the schema allows. */
+export interface ApiObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec?: unknown;
+  status?: unknown;
+  [field: string]: unknown;
+}
+
+export interface WriteContext {
+  registry: ResourceRegistry;
+  /** Registries of other resources, for strategies that write more than one object. */
+  lookup(plural: string): ResourceRegistry;
+}
+
+/** What differs between resources. */
+export interface ResourceStrategy {
+  /** Extra checks beyond the schema. */
+  validate?(obj: ApiObject, old: ApiObject | undefined): Cause[];
+  /** Further writes to commit atomically with this one (e.g. a ConfigRevision). */
+  extraWrites?(obj: ApiObject, old: ApiObject | undefined, ctx: WriteContext): Promise<WriteOp[]>;
+  /** Work after a delete (e.g. garbage-collect owned objects). Failures are logged, not returned. */
+  afterDelete?(obj: ApiObject, ctx: WriteContext): Promise<void>;
+}
+
+export interface ListQuery {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+}
+
+export interface ListResponse {
+  apiVersion: string;
+  kind: string;
+  metadata: { resourceVersion: string; continue?: string; remainingItemCount?: number };
+  items: ApiObject[];
+}
+
+export interface WatchQuery {
+  labelSelector?: string;
+  fieldSelector?: string;
+  resourceVersion?: string;
+  allowWatchBookmarks?: boolean;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface WatchSink {
+  event(type: WatchEventType, object: unknown): void;
+  /** The stream ended (store closed, connection lost): close the response. */
+  end(): void;
+}
+
+export interface DeleteOptions {
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: boolean;
+}
+
+export interface RegistryOptions {
+  maxObjectBytes: number;
+  /** How often an idle watch with allowWatchBookmarks gets a BOOKMARK. */
+  bookmarkIntervalMs: number;
+}
+
+type PatchType = 'merge' | 'json';
+
+const MAX_PATCH_RETRIES = 8;
+const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+
+const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+export class ResourceRegistry {
+  readonly descriptor: ResourceDescriptor;
+  private readonly storage: Storage;
+  private readonly strategy: ResourceStrategy;
+  private readonly options: RegistryOptions;
+  private readonly ctx: WriteContext;
+
+  constructor(
+    descriptor: ResourceDescriptor,
+    storage: Storage,
+    strategy: ResourceStrategy,
+    options: RegistryOptions,
+    lookup: (plural: string) => ResourceRegistry,
+  ) {
+    this.descriptor = descriptor;
+    this.storage = storage;
+    this.strategy = strategy;
+    this.options = options;
+    this.ctx = { registry: this, lookup };
+  }
+
+  private get plural() {
+    return this.descriptor.plural;
+  }
+
+  key(namespace: string, name: string): string {
+    return `/registry/${GROUP}/${this.plural}/${namespace}/${name}`;
+  }
+
+  prefix(namespace?: string): string {
+    return `/registry/${GROUP}/${this.plural}/${namespace ? `${namespace}/` : ''}`;
+  }
+
+  /** Stored value -> API object, with resourceVersion from the store. */
+  decode(kv: KeyValue): ApiObject {
+    const obj = JSON.parse(kv.value) as ApiObject;
+    obj.metadata.resourceVersion = String(kv.modRevision);
+    return obj;
+  }
+
+  /** API object -> stored value (without resourceVersion), enforcing the size cap. */
+  encode(obj: ApiObject): string {
+    const { resourceVersion: _rv, ...metadata } = obj.metadata;
+    const value = JSON.stringify({ ...obj, metadata });
+    const bytes = Buffer.byteLength(value);
+    if (bytes > this.options.maxObjectBytes) {
+      throw tooLarge(
+        `${this.descriptor.kind} "${obj.metadata.name}" is ${bytes} bytes, over the limit of ${this.options.maxObjectBytes} bytes per object`,
+      );
+    }
+    return value;
+  }
+
+  private notFound(name: string) {
+    return notFound(this.descriptor.kind, GROUP, name, this.plural);
+  }
+
+  /** Envelope checks shared by create and update: kind, apiVersion, namespace, name. */
+  private checkEnvelope(body: unknown, namespace: string, name: string | undefined): ApiObject {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw badRequest(`the request body must be a JSON object (a ${this.descriptor.kind})`);
+    }
+    const obj = body as ApiObject;
+    if (obj.apiVersion !== undefined && obj.apiVersion !== API_VERSION) {
+      throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${API_VERSION})`);
+    }
+    if (obj.kind !== undefined && obj.kind !== this.descriptor.kind) {
+      throw badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${this.descriptor.kind})`);
+    }
+    if (typeof obj.metadata !== 'object' || obj.metadata === null || Array.isArray(obj.metadata)) {
+      throw invalid(this.descriptor.kind, GROUP, name ?? '', [{ reason: 'FieldValueRequired', field: 'metadata', message: 'Required value' }]);
+    }
+    if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== namespace) {
+      throw badRequest(
+        `the namespace of the provided object (${String(obj.metadata.namespace)}) does not match the namespace sent on the request (${namespace})`,
+      );
+    }
+    if (name !== undefined && obj.metadata.name !== undefined && obj.metadata.name !== name) {
+      throw badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
+    }
+    return { ...obj, apiVersion: API_VERSION, kind: this.descriptor.kind, metadata: { ...obj.metadata, namespace } };
+  }
+
+  private validate(obj: ApiObject, old: ApiObject | undefined): void {
+    const causes = [
+      ...schemaCauses(this.descriptor.schema, obj),
+      ...metadataCauses(obj.metadata),
+      ...(this.strategy.validate?.(obj, old) ?? []),
+    ];
+    if (causes.length > 0) throw invalid(this.descriptor.kind, GROUP, obj.metadata.name ?? '', causes);
+  }
+
+  /** Run a transaction, turning storage failures into API errors for `name`. */
+  private async commit(ops: WriteOp[], name: string): Promise<KeyValue[]> {
+    try {
+      return await this.storage.txn(ops);
+    } catch (err) {
+      throw this.storageError(err, name);
+    }
+  }
+
+  private storageError(err: unknown, name: string): unknown {
+    if (err instanceof KeyExistsError) {
+      if (err.opIndex === 0) return alreadyExists(GROUP, this.plural, name);
+      return conflict(GROUP, this.plural, name, `a related object (${err.key.split('/').slice(3).join('/')}) already exists; retry`);
+    }
+    if (err instanceof RevisionMismatchError) {
+      return conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+    if (err instanceof KeyNotFoundError) {
+      if (err.opIndex === 0) return this.notFound(name);
+      return conflict(GROUP, this.plural, name, 'a related object changed during the write; retry');
+    }
+    if (err instanceof ValueTooLargeError) return tooLarge(err.message);
+    if (err instanceof StorageUnavailableError) return serviceUnavailable(`storage unavailable: ${err.message}`);
+    if (err instanceof CompactedError) return gone(err.message);
+    return err;
+  }
+
+  /** The object, or undefined when it does not exist. */
+  async find(namespace: string, name: string): Promise<ApiObject | undefined> {
+    const kv = await this.wrap(() => this.storage.get(this.key(namespace, name)), name);
+    return kv ? this.decode(kv) : undefined;
+  }
+
+  async get(namespace: string, name: string): Promise<ApiObject> {
+    const kv = await this.wrap(() => this.storage.get(this.key(namespace, name)), name);
+    if (!kv) throw this.notFound(name);
+    return this.decode(kv);
+  }
+
+  private async wrap<T>(fn: () => Promise<T>, name: string): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.storageError(err, name);
+    }
+  }
+
+  async create(namespace: string, body: unknown, dryRun = false): Promise<ApiObject> {
+    if (this.descriptor.serverCreated) {
+      throw methodNotAllowed(
+        `${this.plural}.${GROUP} are recorded by the server when an HAProxyConfig's spec changes; change the HAProxyConfig instead`,
+      );
+    }
+    return this.createObject(namespace, body, dryRun);
+  }
+
+  private async createObject(namespace: string, body: unknown, dryRun = false): Promise<ApiObject> {
+    const obj = this.prepareCreate(namespace, body);
+    const ops: WriteOp[] = [{ type: 'create', key: this.key(namespace, obj.metadata.name!), value: this.encode(obj) }];
+    ops.push(...((await this.strategy.extraWrites?.(obj, undefined, this.ctx)) ?? []));
+    if (dryRun) return obj;
+    const [kv] = await this.commit(ops, obj.metadata.name!);
+    return this.decode(kv!);
+  }
+
+  /** A validated new object with server-owned metadata set, ready to encode and write. */
+  prepareCreate(namespace: string, body: unknown): ApiObject {
+    const obj = this.checkEnvelope(body, namespace, undefined);
+    const meta = obj.metadata;
+    if (!meta.name && meta.generateName) {
+      let suffix = '';
+      for (let i = 0; i < 5; i++) suffix += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
+      meta.name = meta.generateName + suffix;
+    }
+    if (!meta.name) {
+      throw invalid(this.descriptor.kind, GROUP, '', [
+        { reason: 'FieldValueRequired', field: 'metadata.name', message: 'name or generateName is required' },
+      ]);
+    }
+    if (meta.resourceVersion !== undefined && meta.resourceVersion !== '') {
+      throw invalid(this.descriptor.kind, GROUP, meta.name, [
+        { reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'must not be set on create' },
+      ]);
+    }
+    delete meta.resourceVersion;
+    meta.uid = randomUUID();
+    meta.creationTimestamp = now();
+    meta.generation = 1;
+    delete meta.deletionTimestamp;
+    // Status belongs to the /status subresource: a create cannot set it (as for CRDs with status).
+    if (this.descriptor.statusSubresource) delete obj.status;
+    this.validate(obj, undefined);
+    return obj;
+  }
+
+  /**
+   * Merge a proposed object onto the stored one: the main resource keeps the stored status, the
+   * status subresource keeps everything but status; server-owned metadata is never taken from
+   * the client; generation moves when spec changes.
+   */
+  private merge(proposed: ApiObject, old: ApiObject, subresource: 'status' | undefined): ApiObject {
+    let next: ApiObject;
+    if (subresource === 'status') {
+      next = { ...old, metadata: { ...old.metadata } };
+      if (proposed.status === undefined) delete next.status;
+      else next.status = proposed.status;
+    } else {
+      next = { ...proposed, metadata: { ...proposed.metadata } };
+      if (this.descriptor.statusSubresource) {
+        if (old.status === undefined) delete next.status;
+        else next.status = old.status;
+      }
+      next.metadata.uid = old.metadata.uid;
+      next.metadata.creationTimestamp = old.metadata.creationTimestamp;
+      next.metadata.generation = old.metadata.generation ?? 1;
+      if (!deepEqual(proposed.spec, old.spec)) next.metadata.generation = (old.metadata.generation ?? 1) + 1;
+    }
+    next.metadata.resourceVersion = old.metadata.resourceVersion;
+    return next;
+  }
+
+  /** Write `next` over `old` if anything changed; a no-op write keeps the resourceVersion. */
+  private async writeOver(namespace: string, name: string, next: ApiObject, old: ApiObject, dryRun: boolean): Promise<ApiObject> {
+    if (this.descriptor.specImmutable && !deepEqual(next.spec, old.spec)) {
+      throw invalid(this.descriptor.kind, GROUP, name, [
+        { reason: 'FieldValueInvalid', field: 'spec', message: 'field is immutable' },
+      ]);
+    }
+    this.validate(next, old);
+    if (deepEqual(next, old)) return old;
+    const value = this.encode(next);
+    const ops: WriteOp[] = [
+      { type: 'update', key: this.key(namespace, name), value, expectedModRevision: Number(old.metadata.resourceVersion) },
+    ];
+    ops.push(...((await this.strategy.extraWrites?.(next, old, this.ctx)) ?? []));
+    if (dryRun) return next;
+    const [kv] = await this.commit(ops, name);
+    return this.decode(kv!);
+  }
+
+  async update(namespace: string, name: string, body: unknown, subresource?: 'status', dryRun = false): Promise<ApiObject> {
+    const proposed = this.checkEnvelope(body, namespace, name);
+    proposed.metadata.name = name;
+    const rv = proposed.metadata.resourceVersion;
+    if (rv === undefined || rv === '') {
+      throw invalid(this.descriptor.kind, GROUP, name, [
+        { reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'must be specified for an update' },
+      ]);
+    }
+    if (!/^\d+$/.test(rv)) {
+      throw badRequest(`metadata.resourceVersion ${JSON.stringify(rv)} is not a valid resource version`);
+    }
+    const old = await this.get(namespace, name);
+    if (rv !== old.metadata.resourceVersion) {
+      throw conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+    return this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, dryRun);
+  }
+
+  async patch(
+    namespace: string,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    subresource?: 'status',
+    dryRun = false,
+  ): Promise<ApiObject> {
+    if (type === 'merge' && (typeof patch !== 'object' || patch === null || Array.isArray(patch))) {
+      throw badRequest('a merge patch must be a JSON object');
+    }
+    for (let attempt = 0; ; attempt++) {
+      const old = await this.get(namespace, name);
+      const patched = type === 'merge' ? applyMergePatch(old, patch) : applyJsonPatch(old, patch);
+      const proposed = this.checkEnvelope(patched, namespace, name);
+      // A resourceVersion in the patch is a precondition (as in Kubernetes); none means "latest".
+      const rv = proposed.metadata.resourceVersion;
+      if (rv !== undefined && rv !== old.metadata.resourceVersion) {
+        throw conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      }
+      proposed.metadata.name = name;
+      try {
+        return await this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, dryRun);
+      } catch (err) {
+        // Lost a race with another writer: re-read and re-apply, unless the client pinned a version.
+        const raced = err instanceof ApiError && err.reason === 'Conflict' && rv === undefined;
+        if (!raced || attempt >= MAX_PATCH_RETRIES) throw err;
+      }
+    }
+  }
+
+  async delete(namespace: string, name: string, options: DeleteOptions = {}): Promise<ApiObject> {
+    const old = await this.get(namespace, name);
+    const pre = options.preconditions;
+    if (pre?.uid && pre.uid !== old.metadata.uid) {
+      throw conflict(GROUP, this.plural, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);
+    }
+    if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) {
+      throw conflict(
+        GROUP,
+        this.plural,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
+      );
+    }
+    if (options.dryRun) return old;
+    const [kv] = await this.commit(
+      [{ type: 'delete', key: this.key(namespace, name), expectedModRevision: Number(old.metadata.resourceVersion) }],
+      name,
+    );
+    const deleted = this.decode(kv!);
+    deleted.metadata.deletionTimestamp = now();
+    await this.strategy.afterDelete?.(deleted, this.ctx);
+    return deleted;
+  }
+
+  async list(namespace: string | undefined, q: ListQuery): Promise<ListResponse> {
+    const labels = parseLabelSelector(q.labelSelector);
+    const fields = parseFieldSelector(q.fieldSelector);
+    const limit = q.limit && q.limit > 0 ? q.limit : 0;
+    const response = (items: ApiObject[], rv: number, cont?: string, remaining?: number): ListResponse => ({
+      apiVersion: API_VERSION,
+      kind: `${this.descriptor.kind}List`,
+      metadata: { resourceVersion: String(rv), ...(cont ? { continue: cont } : {}), ...(remaining ? { remainingItemCount: remaining } : {}) },
+      items,
+    });
+
+    // A field selector on one name in one namespace is a get, not a scan (agents use this).
+    const pinned = pinnedName(fields);
+    if (pinned !== undefined && namespace !== undefined && !q.continue) {
+      return this.wrap(async () => {
+        const rv = await this.storage.currentRevision();
+        const kv = await this.storage.get(this.key(namespace, pinned));
+        const obj = kv ? this.decode(kv) : undefined;
+        const keep = obj && this.matches(obj, labels, fields);
+        return response(keep ? [obj] : [], Math.max(rv, kv?.modRevision ?? 0));
+      }, pinned);
+    }
+
+    let after: string | undefined;
+    let revision: number | undefined;
+    if (q.continue) {
+      const token = decodeContinue(q.continue);
+      revision = token.rv;
+      after = this.prefix(namespace) + token.start;
+    } else if (q.resourceVersion && q.resourceVersionMatch === 'Exact') {
+      if (!/^\d+$/.test(q.resourceVersion)) throw badRequest(`invalid resourceVersion ${JSON.stringify(q.resourceVersion)}`);
+      revision = Number(q.resourceVersion);
+    }
+    const prefix = this.prefix(namespace);
+    const filtered = labels.length > 0 || fields.length > 0;
+    const items: ApiObject[] = [];
+    const chunk = limit ? Math.max(limit, filtered ? 500 : limit) : 0;
+    try {
+      for (;;) {
+        const page = await this.storage.list(prefix, { after, limit: chunk, revision });
+        revision = page.revision;
+        for (const kv of page.items) {
+          after = kv.key;
+          const obj = this.decode(kv);
+          if (!this.matches(obj, labels, fields)) continue;
+          items.push(obj);
+          if (limit && items.length === limit) {
+            const isLast = kv === page.items[page.items.length - 1] && !page.more;
+            if (isLast) return response(items, revision);
+            const remaining = !filtered && page.remaining !== undefined
+              ? page.remaining + (page.items.length - 1 - page.items.indexOf(kv))
+              : undefined;
+            return response(items, revision, encodeContinue(revision, kv.key.slice(prefix.length)), remaining);
+          }
+        }
+        if (!page.more) return response(items, revision);
+      }
+    } catch (err) {
+      if (err instanceof CompactedError && q.continue) {
+        throw gone(
+          'The provided continue parameter is too old to display a consistent list result. Start a new list without the continue parameter.',
+        );
+      }
+      if (err instanceof CompactedError) throw gone(`too old resource version: ${err.requested} (${err.compacted})`);
+      throw this.storageError(err, '');
+    }
+  }
+
+  private matches(obj: ApiObject, labels: Requirement[], fields: FieldRequirement[]): boolean {
+    return matchesLabels(labels, obj.metadata.labels) && matchesFields(fields, obj.metadata);
+  }
+
+  /**
+   * Start a watch. Events go to `sink` until the returned handle is closed or the stream fails.
+   * A resourceVersion too old for the store's history is an ERROR event with a 410 Expired
+   * Status (as kube-apiserver sends it), so clients re-list.
+   */
+  async watch(namespace: string | undefined, q: WatchQuery, sink: WatchSink): Promise<Watch> {
+    const labels = parseLabelSelector(q.labelSelector);
+    const fields = parseFieldSelector(q.fieldSelector);
+    const prefix = this.prefix(namespace);
+    let from: number;
+    let stopped = false;
+    let lastRevision = 0;
+    let bookmarkTimer: NodeJS.Timeout | undefined;
+    let storageWatch: Watch | undefined;
+    const stop = () => {
+      stopped = true;
+      if (bookmarkTimer) clearInterval(bookmarkTimer);
+      storageWatch?.close();
+    };
+
+    const rv = q.resourceVersion;
+    if (rv === undefined || rv === '' || rv === '0') {
+      // "Get state and start at most recent": synthetic ADDED for what exists, then changes.
+      const initial = await this.list(namespace, { labelSelector: q.labelSelector, fieldSelector: q.fieldSelector });
+      for (const obj of initial.items) sink.event('ADDED', obj);
+      from = Number(initial.metadata.resourceVersion);
+    } else if (/^\d+$/.test(rv)) {
+      from = Number(rv);
+    } else {
+      throw badRequest(`invalid resourceVersion ${JSON.stringify(rv)}: must be a number`);
+    }
+    lastRevision = from;
+
+    const onEvent = (e: StorageEvent) => {
+      if (stopped) return;
+      lastRevision = e.kv.modRevision;
+      const obj = this.decode(e.kv);
+      const prev = e.prevKv ? this.decode(e.prevKv) : undefined;
+      const now = e.type === 'put' && this.matches(obj, labels, fields);
+      const before = prev !== undefined && this.matches(prev, labels, fields);
+      if (e.type === 'delete') {
+        if (before) sink.event('DELETED', obj);
+      } else if (now && (!before || e.kv.createRevision === e.kv.modRevision)) {
+        sink.event('ADDED', obj);
+      } else if (now) {
+        sink.event('MODIFIED', obj);
+      } else if (before) {
+        // It stopped matching the selector: to this watcher it is gone.
+        sink.event('DELETED', obj);
+      }
+    };
+    try {
+      storageWatch = await this.storage.watch(prefix, from, {
+        onEvent,
+        onProgress: (revision) => {
+          if (revision > lastRevision) lastRevision = revision;
+        },
+        onError: (err) => {
+          if (stopped) return;
+          stop();
+          if (err instanceof CompactedError) sink.event('ERROR', gone(`too old resource version: ${from} (${err.compacted})`).toStatus());
+          sink.end();
+        },
+      });
+    } catch (err) {
+      if (err instanceof CompactedError) {
+        sink.event('ERROR', gone(`too old resource version: ${from} (${err.compacted})`).toStatus());
+        sink.end();
+        return { close: stop };
+      }
+      throw this.storageError(err, '');
+    }
+    if (q.allowWatchBookmarks) {
+      let bookmarked = -1;
+      bookmarkTimer = setInterval(() => {
+        if (stopped || lastRevision === bookmarked) return;
+        bookmarked = lastRevision;
+        sink.event('BOOKMARK', {
+          apiVersion: API_VERSION,
+          kind: this.descriptor.kind,
+          metadata: { resourceVersion: String(lastRevision) },
+        });
+      }, this.options.bookmarkIntervalMs);
+      bookmarkTimer.unref();
+    }
+    return { close: stop };
+  }
+}
+
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64url');
+}
+
+function decodeContinue(token: string): { rv: number; start: string } {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (
+      typeof parsed === 'object' && parsed !== null &&
+      'rv' in parsed && typeof parsed.rv === 'number' && Number.isInteger(parsed.rv) && parsed.rv > 0 &&
+      'start' in parsed && typeof parsed.start === 'string' && !parsed.start.includes('..')
+    ) {
+      return { rv: parsed.rv, start: parsed.start };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw badRequest('invalid continue token: pass the metadata.continue value of the previous page unchanged');
+}

@@ -1,0 +1,88 @@
+/** Discovery, version, health and OpenAPI: what kubectl and client libraries read first. */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { GROUP, RESOURCES, VERSION } from '@haproxyhq/schemas';
+import openapiV2 from '@haproxyhq/schemas/openapi-v2.json' with { type: 'json' };
+import openapiV3 from '@haproxyhq/schemas/openapi.json' with { type: 'json' };
+import type { Storage } from '../storage/types.ts';
+import { serviceUnavailable } from '../errors.ts';
+
+export const SERVER_VERSION = '0.1.0';
+const GROUP_VERSION = `${GROUP}/${VERSION}`;
+const v3Hash = createHash('sha512').update(JSON.stringify(openapiV3)).digest('hex').slice(0, 64).toUpperCase();
+
+/** Routes that answer without credentials: health and version. */
+export const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
+
+export async function discoveryRoutes(app: FastifyInstance): Promise<void> {
+  const storage = app.getDecorator<Storage>('storage');
+
+  app.get('/healthz', async () => 'ok');
+  app.get('/livez', async () => 'ok');
+  app.get('/readyz', async () => {
+    try {
+      await storage.currentRevision();
+    } catch (err) {
+      throw serviceUnavailable(`storage (${storage.name}) is not reachable: ${(err as Error).message}`);
+    }
+    return 'ok';
+  });
+
+  app.get('/version', async () => ({
+    major: '0',
+    minor: '1',
+    gitVersion: `v${SERVER_VERSION}`,
+    gitCommit: '',
+    gitTreeState: '',
+    buildDate: '',
+    goVersion: '',
+    compiler: 'node',
+    platform: `${process.platform}/${process.arch}`,
+    nodeVersion: process.version,
+    storage: storage.name,
+  }));
+
+  // The core group: we serve none of its resources, but clients expect the endpoint.
+  app.get('/api', async () => ({ kind: 'APIVersions', versions: [], serverAddressByClientCIDRs: [] }));
+
+  const group = {
+    name: GROUP,
+    versions: [{ groupVersion: GROUP_VERSION, version: VERSION }],
+    preferredVersion: { groupVersion: GROUP_VERSION, version: VERSION },
+  };
+  app.get('/apis', async () => ({ kind: 'APIGroupList', apiVersion: 'v1', groups: [group] }));
+  app.get(`/apis/${GROUP}`, async () => ({ kind: 'APIGroup', apiVersion: 'v1', ...group }));
+  app.get(`/apis/${GROUP_VERSION}`, async () => ({
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: GROUP_VERSION,
+    resources: RESOURCES.flatMap((r) => {
+      const main = {
+        name: r.plural,
+        singularName: r.singular,
+        namespaced: true,
+        kind: r.kind,
+        verbs: r.serverCreated
+          ? ['delete', 'get', 'list', 'patch', 'update', 'watch']
+          : ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+        shortNames: r.shortNames,
+        categories: r.categories,
+      };
+      if (!r.statusSubresource) return [main];
+      return [main, { name: `${r.plural}/status`, singularName: '', namespaced: true, kind: r.kind, verbs: ['get', 'patch', 'update'] }];
+    }),
+  }));
+
+  app.get('/openapi/v2', async (req, reply) => {
+    const accept = req.headers.accept ?? '';
+    // We serve JSON only; clients asking for protobuf alone get 406 and fall back to JSON.
+    if (/protobuf/.test(accept) && !/json|\*\/\*/.test(accept)) {
+      return reply.code(406).send({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'NotAcceptable', message: 'only application/json is served', code: 406 });
+    }
+    return openapiV2;
+  });
+  app.get('/openapi/v3', async () => ({
+    paths: { [`apis/${GROUP_VERSION}`]: { serverRelativeURL: `/openapi/v3/apis/${GROUP_VERSION}?hash=${v3Hash}` } },
+  }));
+  app.get(`/openapi/v3/apis/${GROUP_VERSION}`, async () => openapiV3);
+}

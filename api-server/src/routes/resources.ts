@@ -1,0 +1,252 @@
+/**
+ * One generic set of routes serving every resource (Kubernetes gives every resource the same
+ * verbs): list/watch, create, get, update, patch, delete, and the /status subresource.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GROUP, VERSION } from '@haproxyhq/schemas';
+import type { Authorizer, RequestAttributes, UserInfo } from '../auth.ts';
+import { badRequest, forbidden, methodNotAllowed, pathNotFound, statusFor, unsupportedMediaType } from '../errors.ts';
+import type { ApiObject, ResourceRegistry, WatchEventType } from '../registry/registry.ts';
+import { toTable, wantsTable } from '../table.ts';
+
+type Query = Record<string, string | undefined>;
+type Params = { namespace?: string; plural: string; name?: string };
+
+const BASE = `/apis/${GROUP}/${VERSION}`;
+/** A watcher that stops reading is cut off once this much is buffered for it. */
+const MAX_WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Kubernetes ends watches after a random 30-60 minutes so load spreads across replicas. */
+const DEFAULT_WATCH_SECONDS = 1800;
+
+export interface ResourceRoutesOptions {
+  registries: Map<string, ResourceRegistry>;
+}
+
+export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesOptions): Promise<void> {
+  const authorizer = app.getDecorator<Authorizer>('authorizer');
+  const registry = (plural: string): ResourceRegistry => {
+    const r = opts.registries.get(plural);
+    if (!r) throw pathNotFound(`${BASE}/${plural}`);
+    return r;
+  };
+
+  async function authorize(req: FastifyRequest, attrs: RequestAttributes): Promise<void> {
+    const user = req.getDecorator<UserInfo | undefined>('user');
+    if (!user) return;
+    const decision = await authorizer.authorize(user, attrs);
+    if (!decision.allowed) {
+      throw forbidden(
+        `${attrs.resource}${attrs.subresource ? '/' + attrs.subresource : ''}.${GROUP}${attrs.name ? ` "${attrs.name}"` : ''} is forbidden: User "${user.name}" cannot ${attrs.verb} resource "${attrs.resource}" in API group "${GROUP}"${attrs.namespace ? ` in the namespace "${attrs.namespace}"` : ''}${decision.reason ? `: ${decision.reason}` : ''}`,
+      );
+    }
+  }
+
+  const checkNamespace = (ns: string | undefined) => {
+    if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) {
+      throw badRequest(`invalid namespace ${JSON.stringify(ns)}: must be a DNS-1123 label`);
+    }
+  };
+
+  const send = (req: FastifyRequest, reply: FastifyReply, r: ResourceRegistry, obj: ApiObject, code = 200) => {
+    reply.code(code);
+    if (wantsTable(req.headers.accept)) return toTable(r.descriptor, [obj], { resourceVersion: obj.metadata.resourceVersion });
+    return obj;
+  };
+
+  const isDryRun = (q: Query) => {
+    if (q.dryRun === undefined) return false;
+    if (q.dryRun !== 'All') throw badRequest(`invalid dryRun ${JSON.stringify(q.dryRun)}: the only supported value is All`);
+    return true;
+  };
+
+  async function listOrWatch(req: FastifyRequest<{ Params: Params; Querystring: Query }>, reply: FastifyReply) {
+    const { namespace, plural } = req.params;
+    checkNamespace(namespace);
+    const r = registry(plural);
+    const q = req.query;
+    const watch = q.watch === 'true' || q.watch === '1';
+    await authorize(req, { verb: watch ? 'watch' : 'list', resource: plural, namespace });
+    if (watch) return streamWatch(req, reply, r, namespace, q);
+    let limit: number | undefined;
+    if (q.limit !== undefined) {
+      if (!/^\d+$/.test(q.limit)) throw badRequest(`invalid limit ${JSON.stringify(q.limit)}: must be a non-negative integer`);
+      limit = Math.min(Number(q.limit), 10_000);
+    }
+    const list = await r.list(namespace, {
+      labelSelector: q.labelSelector,
+      fieldSelector: q.fieldSelector,
+      limit,
+      continue: q.continue,
+      resourceVersion: q.resourceVersion,
+      resourceVersionMatch: q.resourceVersionMatch,
+    });
+    if (wantsTable(req.headers.accept)) return toTable(r.descriptor, list.items, list.metadata);
+    return list;
+  }
+
+  async function streamWatch(req: FastifyRequest, reply: FastifyReply, r: ResourceRegistry, namespace: string | undefined, q: Query) {
+    let timeoutSeconds = DEFAULT_WATCH_SECONDS * (1 + Math.random());
+    if (q.timeoutSeconds !== undefined) {
+      if (!/^\d+$/.test(q.timeoutSeconds)) throw badRequest(`invalid timeoutSeconds ${JSON.stringify(q.timeoutSeconds)}`);
+      timeoutSeconds = Math.min(Number(q.timeoutSeconds), DEFAULT_WATCH_SECONDS * 2);
+    }
+    const table = wantsTable(req.headers.accept);
+    const raw = reply.raw;
+    let open = true;
+    let first = true;
+    let watch: { close(): void } | undefined;
+    const finish = () => {
+      if (!open) return;
+      open = false;
+      clearTimeout(timer);
+      watch?.close();
+      raw.end();
+    };
+    const write = (type: WatchEventType, object: unknown) => {
+      if (!open) return;
+      if (!raw.headersSent) {
+        raw.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
+      }
+      let payload = object;
+      if (table && type !== 'ERROR' && type !== 'BOOKMARK') {
+        // The first event carries the column definitions; the rest only rows (as kube-apiserver does).
+        payload = toTable(r.descriptor, [object as ApiObject], {}, first);
+        first = false;
+      }
+      raw.write(JSON.stringify({ type, object: payload }) + '\n');
+      if (raw.writableLength > MAX_WATCH_BUFFER_BYTES) {
+        req.log.warn({ resource: r.descriptor.plural }, 'watch client is not reading; closing its watch');
+        finish();
+      }
+    };
+    const timer = setTimeout(finish, timeoutSeconds * 1000);
+    timer.unref();
+    try {
+      watch = await r.watch(
+        namespace,
+        {
+          labelSelector: q.labelSelector,
+          fieldSelector: q.fieldSelector,
+          resourceVersion: q.resourceVersion,
+          allowWatchBookmarks: q.allowWatchBookmarks === 'true' || q.allowWatchBookmarks === '1',
+        },
+        { event: write, end: finish },
+      );
+    } catch (err) {
+      // Before the first byte (a bad selector, the store down) the error handler answers;
+      // after it, the error can only travel as an ERROR event.
+      if (!raw.headersSent) {
+        clearTimeout(timer);
+        throw err;
+      }
+      req.log.error({ err }, 'watch failed after it started');
+      write('ERROR', statusFor(err));
+      reply.hijack();
+      finish();
+      return;
+    }
+    if (!open) watch.close();
+    reply.hijack();
+    if (!raw.headersSent) {
+      raw.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
+      // Flush the headers now: clients wait for them before they consider the watch open.
+      raw.flushHeaders();
+    }
+    raw.on('close', finish);
+    req.raw.on('close', () => {
+      if (raw.writableFinished || req.raw.destroyed) finish();
+    });
+  }
+
+  app.get<{ Params: Params; Querystring: Query }>(`${BASE}/:plural`, listOrWatch);
+  app.get<{ Params: Params; Querystring: Query }>(`${BASE}/namespaces/:namespace/:plural`, listOrWatch);
+
+  app.post<{ Params: Params; Querystring: Query }>(`${BASE}/namespaces/:namespace/:plural`, async (req, reply) => {
+    const { namespace, plural } = req.params;
+    checkNamespace(namespace);
+    const r = registry(plural);
+    await authorize(req, { verb: 'create', resource: plural, namespace });
+    const created = await r.create(namespace!, req.body, isDryRun(req.query));
+    return send(req, reply, r, created, 201);
+  });
+
+  const item = `${BASE}/namespaces/:namespace/:plural/:name`;
+  type ItemReq = FastifyRequest<{ Params: Params; Querystring: Query }>;
+
+  const subresourceOf = (req: ItemReq) => (req.url.split('?')[0]!.endsWith('/status') ? 'status' : undefined);
+
+  async function getItem(req: ItemReq, reply: FastifyReply) {
+    const { namespace, plural, name } = req.params;
+    checkNamespace(namespace);
+    const r = registry(plural);
+    const sub = subresourceOf(req);
+    if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
+    await authorize(req, { verb: 'get', resource: plural, subresource: sub, namespace, name });
+    return send(req, reply, r, await r.get(namespace!, name!));
+  }
+
+  async function putItem(req: ItemReq, reply: FastifyReply) {
+    const { namespace, plural, name } = req.params;
+    checkNamespace(namespace);
+    const r = registry(plural);
+    const sub = subresourceOf(req);
+    if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
+    await authorize(req, { verb: 'update', resource: plural, subresource: sub, namespace, name });
+    return send(req, reply, r, await r.update(namespace!, name!, req.body, sub, isDryRun(req.query)));
+  }
+
+  async function patchItem(req: ItemReq, reply: FastifyReply) {
+    const { namespace, plural, name } = req.params;
+    checkNamespace(namespace);
+    const r = registry(plural);
+    const sub = subresourceOf(req);
+    if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
+    await authorize(req, { verb: 'patch', resource: plural, subresource: sub, namespace, name });
+    const type = patchType(req.headers['content-type']);
+    return send(req, reply, r, await r.patch(namespace!, name!, type, req.body, sub, isDryRun(req.query)));
+  }
+
+  app.get<{ Params: Params; Querystring: Query }>(item, getItem);
+  app.get<{ Params: Params; Querystring: Query }>(`${item}/status`, getItem);
+  app.put<{ Params: Params; Querystring: Query }>(item, putItem);
+  app.put<{ Params: Params; Querystring: Query }>(`${item}/status`, putItem);
+  app.patch<{ Params: Params; Querystring: Query }>(item, patchItem);
+  app.patch<{ Params: Params; Querystring: Query }>(`${item}/status`, patchItem);
+
+  app.delete<{ Params: Params; Querystring: Query }>(item, async (req, reply) => {
+    const { namespace, plural, name } = req.params;
+    checkNamespace(namespace);
+    const r = registry(plural);
+    await authorize(req, { verb: 'delete', resource: plural, namespace, name });
+    const body = req.body as { preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] } | undefined;
+    if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
+      throw badRequest('the body of a DELETE must be a DeleteOptions object');
+    }
+    const pre = body?.preconditions;
+    if (pre !== undefined && (typeof pre !== 'object' || pre === null)) throw badRequest('preconditions must be an object');
+    const dryRun = isDryRun(req.query) || (Array.isArray(body?.dryRun) && body.dryRun.includes('All'));
+    const deleted = await r.delete(namespace!, name!, { preconditions: pre, dryRun });
+    return send(req, reply, r, deleted);
+  });
+
+  app.delete<{ Params: Params }>(`${BASE}/namespaces/:namespace/:plural`, async (req) => {
+    registry(req.params.plural);
+    throw methodNotAllowed('deletecollection is not supported: delete objects one by one (kubectl delete --all does)');
+  });
+}
+
+/** Which patch a Content-Type asks for. Strategic merge is treated as a merge patch (our types carry no patch strategies). */
+function patchType(contentType: string | undefined): 'merge' | 'json' {
+  const ct = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (ct === 'application/merge-patch+json' || ct === 'application/strategic-merge-patch+json') return 'merge';
+  if (ct === 'application/json-patch+json') return 'json';
+  if (ct === 'application/apply-patch+yaml' || ct === 'application/apply-patch+cbor') {
+    throw unsupportedMediaType(
+      'server-side apply is not supported: use client-side apply (kubectl apply --server-side=false, the default) or a merge patch',
+    );
+  }
+  throw unsupportedMediaType(
+    `the patch Content-Type ${JSON.stringify(ct)} is not supported: use application/merge-patch+json, application/json-patch+json or application/strategic-merge-patch+json`,
+  );
+}
+

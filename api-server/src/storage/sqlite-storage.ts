@@ -1,0 +1,344 @@
+/**
+ * The embedded store: Node's built-in SQLite (node:sqlite), durable on commit (WAL with
+ * synchronous=FULL), with etcd's model of one global revision and a bounded history.
+ *
+ * Layout (after kine, which runs Kubernetes on SQL databases): `log` holds one row per write,
+ * keyed by revision; `current` points each live key at its latest row. A read at an older
+ * revision takes, per key, the latest row at or below it; a watch replays rows after its
+ * revision, then follows live writes. Compaction drops rows that no read at or above the
+ * compacted revision can see.
+ *
+ * node:sqlite is synchronous, so a watch's catch-up read and its registration for live events
+ * happen in one turn of the event loop: no write can fall between them.
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import {
+  CompactedError,
+  KeyExistsError,
+  KeyNotFoundError,
+  RevisionMismatchError,
+  StorageUnavailableError,
+  prefixEnd,
+  type KeyValue,
+  type ListOptions,
+  type ListResult,
+  type Storage,
+  type Watch,
+  type WatchEvent,
+  type WatchHandlers,
+  type WriteOp,
+} from './types.ts';
+
+export interface SqliteStorageOptions {
+  /** Database file; ':memory:' for a throwaway store. */
+  path: string;
+  /** Revisions of history kept for watches and snapshot reads. */
+  historyRevisions?: number;
+}
+
+interface Row {
+  rev: number;
+  key: string;
+  deleted: number;
+  create_rev: number;
+  prev_rev: number;
+  value: string;
+}
+
+interface Watcher {
+  prefix: string;
+  end: string;
+  handlers: WatchHandlers;
+  closed: boolean;
+}
+
+const DEFAULT_HISTORY = 10_000;
+
+/** Open (creating if needed) the embedded store at `options.path`. */
+export function openSqliteStorage(options: SqliteStorageOptions): Storage {
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(options.path);
+    db.exec('PRAGMA busy_timeout = 0');
+    // One server owns a data dir: EXCLUSIVE locking makes a second process fail fast at open
+    // instead of writing beside us without seeing our watches.
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    db.exec('PRAGMA journal_mode = WAL');
+    // FULL: a commit is on disk before we answer the client (NORMAL may lose the last commits).
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS log (
+        rev        INTEGER PRIMARY KEY,
+        key        TEXT    NOT NULL,
+        deleted    INTEGER NOT NULL,
+        create_rev INTEGER NOT NULL,
+        prev_rev   INTEGER NOT NULL,
+        value      TEXT    NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS log_key_rev ON log (key, rev);
+      CREATE TABLE IF NOT EXISTS current (
+        key TEXT PRIMARY KEY,
+        rev INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS meta (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);
+    `);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/locked|busy/i.test(message)) {
+      throw new StorageUnavailableError(
+        `the embedded store ${options.path} is in use by another process (is another HAProxyHQ server running on this data dir?)`,
+        { cause: err },
+      );
+    }
+    throw new StorageUnavailableError(`cannot open the embedded store ${options.path}: ${message}`, { cause: err });
+  }
+  return new SqliteStorage(db, options.historyRevisions ?? DEFAULT_HISTORY);
+}
+
+class SqliteStorage implements Storage {
+  readonly name = 'embedded' as const;
+  private readonly db: DatabaseSync;
+  private readonly historyRevisions: number;
+  private readonly watchers = new Set<Watcher>();
+  private revision: number;
+  private compacted: number;
+  private closed = false;
+  private readonly stmt: Record<string, StatementSync>;
+
+  constructor(db: DatabaseSync, historyRevisions: number) {
+    this.db = db;
+    this.historyRevisions = historyRevisions;
+    this.stmt = {
+      meta: db.prepare('SELECT value FROM meta WHERE name = ?'),
+      setMeta: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
+      current: db.prepare('SELECT l.* FROM current c JOIN log l ON l.rev = c.rev WHERE c.key = ?'),
+      insert: db.prepare(
+        'INSERT INTO log (rev, key, deleted, create_rev, prev_rev, value) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      upsertCurrent: db.prepare('INSERT INTO current (key, rev) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET rev = excluded.rev'),
+      deleteCurrent: db.prepare('DELETE FROM current WHERE key = ?'),
+      listCurrent: db.prepare(
+        'SELECT l.* FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ? ORDER BY c.key LIMIT ?',
+      ),
+      countCurrent: db.prepare('SELECT COUNT(*) AS n FROM current WHERE key >= ? AND key < ?'),
+      // Snapshot read: per key, the latest row at or below the revision, if it is not a deletion.
+      listAt: db.prepare(`
+        SELECT l.* FROM (
+          SELECT key, MAX(rev) AS rev FROM log WHERE key >= ? AND key < ? AND rev <= ? GROUP BY key
+        ) m JOIN log l ON l.rev = m.rev
+        WHERE l.deleted = 0 ORDER BY l.key LIMIT ?`),
+      countAt: db.prepare(`
+        SELECT COUNT(*) AS n FROM (
+          SELECT key, MAX(rev) AS rev FROM log WHERE key >= ? AND key < ? AND rev <= ? GROUP BY key
+        ) m JOIN log l ON l.rev = m.rev WHERE l.deleted = 0`),
+      since: db.prepare(
+        'SELECT * FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev',
+      ),
+      byRev: db.prepare('SELECT * FROM log WHERE rev = ?'),
+      compact: db.prepare(`
+        DELETE FROM log WHERE rev <= $c AND (
+          deleted = 1 OR rev < (SELECT MAX(l2.rev) FROM log l2 WHERE l2.key = log.key AND l2.rev <= $c)
+        )`),
+    };
+    this.revision = this.readMeta('revision');
+    this.compacted = this.readMeta('compacted');
+    // Take the write lock now, so a second server on the same file fails at start, not later.
+    this.db.exec('BEGIN IMMEDIATE; COMMIT');
+  }
+
+  private readMeta(name: string): number {
+    const row = this.stmt.meta!.get(name) as { value: number } | undefined;
+    return row?.value ?? 0;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StorageUnavailableError('the embedded store is closed');
+  }
+
+  private toKv(row: Row): KeyValue {
+    return { key: row.key, value: row.value, createRevision: row.create_rev, modRevision: row.rev };
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.ensureOpen();
+    const row = this.stmt.current!.get(key) as Row | undefined;
+    return row ? this.toKv(row) : undefined;
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
+    this.ensureOpen();
+    // `after + '\0'` is the least string greater than `after`.
+    const start = options.after !== undefined && options.after >= prefix ? options.after + '\0' : prefix;
+    const end = prefixEnd(prefix);
+    const limit = options.limit && options.limit > 0 ? options.limit + 1 : -1;
+    const at = options.revision;
+    if (at !== undefined && at < this.compacted) throw new CompactedError(at, this.compacted);
+    const snapshot = at !== undefined && at < this.revision;
+    const rows = (
+      snapshot ? this.stmt.listAt!.all(start, end, at, limit) : this.stmt.listCurrent!.all(start, end, limit)
+    ) as unknown as Row[];
+    const more = options.limit !== undefined && options.limit > 0 && rows.length > options.limit;
+    if (more) rows.pop();
+    let remaining: number | undefined;
+    if (more) {
+      const from = rows[rows.length - 1]!.key + '\0';
+      const counted = (
+        snapshot ? this.stmt.countAt!.get(from, end, at) : this.stmt.countCurrent!.get(from, end)
+      ) as { n: number };
+      remaining = counted.n;
+    }
+    return { items: rows.map((r) => this.toKv(r)), revision: snapshot ? at : this.revision, more, remaining };
+  }
+
+  async count(prefix: string): Promise<number> {
+    this.ensureOpen();
+    return (this.stmt.countCurrent!.get(prefix, prefixEnd(prefix)) as { n: number }).n;
+  }
+
+  async txn(ops: WriteOp[]): Promise<KeyValue[]> {
+    this.ensureOpen();
+    if (ops.length === 0) return [];
+    const results: KeyValue[] = [];
+    const events: WatchEvent[] = [];
+    let rev = this.revision;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      // Current rows as seen inside this txn, so two ops on one key see each other.
+      const seen = new Map<string, Row | undefined>();
+      const currentRow = (key: string): Row | undefined =>
+        seen.has(key) ? seen.get(key) : (this.stmt.current!.get(key) as Row | undefined);
+      ops.forEach((op, i) => {
+        const existing = currentRow(op.key);
+        if (op.type === 'create') {
+          if (existing) throw new KeyExistsError(`key ${op.key} already exists`, op.key, i);
+          rev++;
+          const row: Row = { rev, key: op.key, deleted: 0, create_rev: rev, prev_rev: 0, value: op.value };
+          this.stmt.insert!.run(rev, op.key, 0, rev, 0, op.value);
+          this.stmt.upsertCurrent!.run(op.key, rev);
+          seen.set(op.key, row);
+          results.push(this.toKv(row));
+          events.push({ type: 'put', kv: this.toKv(row) });
+          return;
+        }
+        if (!existing) throw new KeyNotFoundError(`key ${op.key} not found`, op.key, i);
+        if (op.expectedModRevision !== undefined && existing.rev !== op.expectedModRevision) {
+          throw new RevisionMismatchError(op.key, i, existing.rev);
+        }
+        rev++;
+        if (op.type === 'update') {
+          const row: Row = { rev, key: op.key, deleted: 0, create_rev: existing.create_rev, prev_rev: existing.rev, value: op.value };
+          this.stmt.insert!.run(rev, op.key, 0, existing.create_rev, existing.rev, op.value);
+          this.stmt.upsertCurrent!.run(op.key, rev);
+          seen.set(op.key, row);
+          results.push(this.toKv(row));
+          events.push({ type: 'put', kv: this.toKv(row), prevKv: this.toKv(existing) });
+        } else {
+          // A deletion row keeps the last value, so watchers get the final state of the object.
+          this.stmt.insert!.run(rev, op.key, 1, existing.create_rev, existing.rev, existing.value);
+          this.stmt.deleteCurrent!.run(op.key);
+          seen.set(op.key, undefined);
+          const kv = { ...this.toKv(existing), modRevision: rev };
+          results.push(kv);
+          events.push({ type: 'delete', kv, prevKv: this.toKv(existing) });
+        }
+      });
+      this.stmt.setMeta!.run(rev, 'revision');
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    this.revision = rev;
+    this.notify(events);
+    this.maybeCompact();
+    return results;
+  }
+
+  private notify(events: WatchEvent[]): void {
+    for (const w of this.watchers) {
+      if (w.closed) continue;
+      let delivered = false;
+      for (const e of events) {
+        if (e.kv.key >= w.prefix && e.kv.key < w.end) {
+          w.handlers.onEvent(e);
+          delivered = true;
+        }
+      }
+      if (!delivered) w.handlers.onProgress?.(this.revision);
+    }
+  }
+
+  async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
+    this.ensureOpen();
+    if (fromRevision < this.compacted) throw new CompactedError(fromRevision, this.compacted);
+    const watcher: Watcher = { prefix, end: prefixEnd(prefix), handlers, closed: false };
+    // Catch up and register in the same synchronous turn: no write can fall in between.
+    const rows = this.stmt.since!.all(fromRevision, prefix, watcher.end) as unknown as Row[];
+    this.watchers.add(watcher);
+    for (const row of rows) {
+      if (watcher.closed) break;
+      handlers.onEvent(this.rowToEvent(row));
+    }
+    const watch: Watch = {
+      close: () => {
+        watcher.closed = true;
+        this.watchers.delete(watcher);
+      },
+    };
+    return watch;
+  }
+
+  private rowToEvent(row: Row): WatchEvent {
+    const prev = row.prev_rev ? (this.stmt.byRev!.get(row.prev_rev) as Row | undefined) : undefined;
+    const prevKv = prev ? this.toKv(prev) : undefined;
+    if (row.deleted) return { type: 'delete', kv: this.toKv(row), prevKv };
+    return { type: 'put', kv: this.toKv(row), prevKv };
+  }
+
+  async currentRevision(): Promise<number> {
+    this.ensureOpen();
+    return this.revision;
+  }
+
+  async compactedRevision(): Promise<number> {
+    return this.compacted;
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.ensureOpen();
+    const target = Math.min(revision, this.revision);
+    if (target <= this.compacted) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.stmt.compact!.run({ $c: target });
+      this.stmt.setMeta!.run(target, 'compacted');
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    this.compacted = target;
+  }
+
+  /** Keep history bounded: compact in steps of a quarter of the window, not on every write. */
+  private maybeCompact(): void {
+    if (this.revision - this.compacted > this.historyRevisions * 1.25) {
+      void this.compact(this.revision - this.historyRevisions);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.watchers) {
+      w.closed = true;
+      w.handlers.onError(new StorageUnavailableError('the embedded store was closed'));
+    }
+    this.watchers.clear();
+    this.db.close();
+  }
+}
