@@ -2,7 +2,8 @@
  * Builds the API server as a Fastify instance that never listens (main.ts does), so tests can
  * build several side by side, each with its own store, and drive them with inject() or a socket.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import sjson from 'secure-json-parse';
 import { RESOURCES } from '@haproxyhq/schemas';
 import { allowAuthenticated, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
 import { ApiError, badRequest, pathNotFound, statusFor, tooLarge, unauthorized, unsupportedMediaType } from './errors.ts';
@@ -44,6 +45,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     bodyLimit: maxBodyBytes,
     return503OnClosing: true,
+    // Watches are long-lived: close() must not wait for their clients to hang up.
+    forceCloseConnections: true,
     // Names are at most 253 characters; room for that plus encoding.
     routerOptions: { maxParamLength: 1024 },
   });
@@ -53,10 +56,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('authorizer', options.authorizer ?? allowAuthenticated);
   app.decorateRequest('user', undefined);
 
-  // Bodies: JSON (and its patch flavours) through Fastify's hardened parser, which refuses
-  // __proto__ and constructor keys; apply-patch YAML is parsed only to be refused clearly.
+  // Bodies: JSON (and its patch flavours) through secure-json-parse, which refuses __proto__
+  // and constructor keys; the parser's own message reaches the client (Fastify's hides it).
+  // apply-patch YAML is accepted only to be refused clearly by the PATCH route.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      // An empty DeleteOptions is "no options"; any other verb needs an object.
+      if (req.method === 'DELETE') return done(null, undefined);
+      return done(badRequest('the request body is empty: send a JSON object'), undefined);
+    }
+    try {
+      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      done(badRequest(`the request body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
   app.addContentTypeParser(['application/apply-patch+yaml', 'application/apply-patch+cbor'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onRequest', async (req) => {
@@ -71,7 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err: FastifyError | ApiError | Error, req, reply) => {
-    const apiError = toApiError(err, maxBodyBytes);
+    const apiError = toApiError(err, req, maxBodyBytes);
     if (!apiError || apiError.code >= 500) req.log.error({ err }, 'request failed');
     const status = apiError ? apiError.toStatus() : statusFor(err);
     reply.code(status.code).type('application/json').send(status);
@@ -104,14 +120,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 }
 
 /** Fastify's own 4xx errors (body parsing, limits) as API errors; undefined for real failures. */
-function toApiError(err: Error, maxBodyBytes: number): ApiError | undefined {
+function toApiError(err: Error, req: FastifyRequest, maxBodyBytes: number): ApiError | undefined {
   if (err instanceof ApiError) return err;
   const fe = err as FastifyError;
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return tooLarge(`the request body is larger than the limit of ${maxBodyBytes} bytes`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return unsupportedMediaType(`${fe.message}: send application/json (or a patch type for PATCH)`);
+      return unsupportedMediaType(
+        `the Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')} is not supported: send application/json (PATCH also takes merge-patch+json and json-patch+json)`,
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return badRequest('the request body is empty: send a JSON object');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

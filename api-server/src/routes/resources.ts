@@ -24,6 +24,11 @@ export interface ResourceRoutesOptions {
 
 export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesOptions): Promise<void> {
   const authorizer = app.getDecorator<Authorizer>('authorizer');
+  // Open watch streams, ended when the server closes so shutdown does not wait for clients.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const finish of [...streams]) finish();
+  });
   const registry = (plural: string): ResourceRegistry => {
     const r = opts.registries.get(plural);
     if (!r) throw pathNotFound(`${BASE}/${plural}`);
@@ -98,6 +103,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     const finish = () => {
       if (!open) return;
       open = false;
+      streams.delete(finish);
       clearTimeout(timer);
       watch?.close();
       raw.end();
@@ -121,6 +127,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     };
     const timer = setTimeout(finish, timeoutSeconds * 1000);
     timer.unref();
+    streams.add(finish);
     try {
       watch = await r.watch(
         namespace,
@@ -137,6 +144,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
       // after it, the error can only travel as an ERROR event.
       if (!raw.headersSent) {
         clearTimeout(timer);
+        streams.delete(finish);
         throw err;
       }
       req.log.error({ err }, 'watch failed after it started');

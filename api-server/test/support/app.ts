@@ -1,0 +1,32 @@
+/** Builds an in-process API server on a fresh embedded store, with an admin token. */
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type AppOptions } from '../../src/app.ts';
+import { ADMIN, StoredTokenAuthenticator, generateToken } from '../../src/auth.ts';
+import { openSqliteStorage } from '../../src/storage/sqlite-storage.ts';
+import type { Storage } from '../../src/storage/types.ts';
+
+export interface TestApp {
+  app: FastifyInstance;
+  storage: Storage;
+  token: string;
+  headers: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function buildTestApp(options: Partial<AppOptions> & { storage?: Storage } = {}): Promise<TestApp> {
+  const storage = options.storage ?? openSqliteStorage({ path: ':memory:' });
+  const authenticator = new StoredTokenAuthenticator(storage);
+  const token = generateToken();
+  await authenticator.register(token, ADMIN, 'test');
+  const app = await buildApp({ ...options, storage, authenticator });
+  return {
+    app,
+    storage,
+    token,
+    headers: { authorization: `Bearer ${token}` },
+    async close() {
+      await app.close();
+      await storage.close();
+    },
+  };
+}
