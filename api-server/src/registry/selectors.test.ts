@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { matchesLabels, parseFieldSelector, parseLabelSelector, requirementsFromSelector } from './selectors.ts';
+
+describe('label selectors', () => {
+  const labels = { env: 'prod', tier: 'edge', 'haproxyhq.io/zone': 'a' };
+  it.each([
+    ['env=prod', true],
+    ['env==prod', true],
+    ['env!=prod', false],
+    ['env in (dev, prod),tier', true],
+    ['env notin (prod)', false],
+    ['!canary', true],
+    ['haproxyhq.io/zone=a', true],
+    ['missing!=x', true],
+    ['', true],
+  ])('%s -> %s', (sel, expected) => {
+    expect(matchesLabels(parseLabelSelector(sel), labels)).toBe(expected);
+  });
+  it('rejects malformed selectors with the selector in the message', () => {
+    expect(() => parseLabelSelector('env in (a')).toThrow(/labelSelector "env in \(a"/);
+    expect(() => parseLabelSelector('Bad Key=1')).toThrow(/labelSelector/);
+    expect(() => parseLabelSelector('a=b c')).toThrow(/labelSelector/);
+  });
+  it('evaluates LabelSelector objects', () => {
+    const reqs = requirementsFromSelector({ matchLabels: { env: 'prod' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['edge'] }, { key: 'canary', operator: 'DoesNotExist' }] });
+    expect(matchesLabels(reqs, labels)).toBe(true);
+    expect(matchesLabels(reqs, { env: 'prod' })).toBe(false);
+  });
+});
+
+describe('field selectors', () => {
+  it('supports metadata.name and metadata.namespace only', () => {
+    expect(parseFieldSelector('metadata.name=a,metadata.namespace!=b')).toEqual([
+      { field: 'metadata.name', op: '=', value: 'a' },
+      { field: 'metadata.namespace', op: '!=', value: 'b' },
+    ]);
+    expect(() => parseFieldSelector('status.phase=Running')).toThrow(/field label not supported: status\.phase/);
+  });
+});
