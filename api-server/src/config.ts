@@ -9,6 +9,7 @@ export interface ServerConfig {
   etcdEndpoints: string[];
   etcdPrefix: string;
   historyRevisions: number;
+  compactionIntervalSeconds: number;
   logLevel: string;
   tlsCertFile?: string;
   tlsKeyFile?: string;
@@ -26,6 +27,7 @@ const USAGE = `Usage: hq-api-server [options]
   --etcd-endpoints URLS     comma-separated etcd URLs (HQ_ETCD_ENDPOINTS, default http://127.0.0.1:2379)
   --etcd-prefix PREFIX      key prefix in etcd (HQ_ETCD_PREFIX, default none)
   --history-revisions N     watch history kept by the embedded store (HQ_HISTORY_REVISIONS, default 10000)
+  --compaction-interval S   etcd: compact history older than S seconds (HQ_COMPACTION_INTERVAL, default 300)
   --log-level LEVEL         fatal|error|warn|info|debug (HQ_LOG_LEVEL, default info)
   --tls-cert-file FILE      serving certificate (HQ_TLS_CERT_FILE; default: one signed by the
                             server's own CA, created in DATA_DIR/pki at first start)
@@ -47,6 +49,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'etcd-prefix': { type: 'string' },
         'history-revisions': { type: 'string' },
         'log-level': { type: 'string' },
+        'compaction-interval': { type: 'string' },
         'tls-cert-file': { type: 'string' },
         'tls-key-file': { type: 'string' },
         'tls-ca-file': { type: 'string' },
@@ -75,6 +78,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   }
   const history = Number(values['history-revisions'] ?? env.HQ_HISTORY_REVISIONS ?? 10_000);
   if (!Number.isInteger(history) || history < 100) throw new ConfigError('--history-revisions must be an integer of at least 100');
+  const compaction = Number(values['compaction-interval'] ?? env.HQ_COMPACTION_INTERVAL ?? 300);
+  if (!Number.isInteger(compaction) || compaction < 1) throw new ConfigError('--compaction-interval must be a whole number of seconds, at least 1');
   return {
     host: m[1]!.replace(/^\[|\]$/g, ''),
     port: Number(m[2]),
@@ -83,6 +88,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     etcdEndpoints: endpoints,
     etcdPrefix: values['etcd-prefix'] ?? env.HQ_ETCD_PREFIX ?? '',
     historyRevisions: history,
+    compactionIntervalSeconds: compaction,
     logLevel: values['log-level'] ?? env.HQ_LOG_LEVEL ?? 'info',
     tlsCertFile: values['tls-cert-file'] ?? env.HQ_TLS_CERT_FILE,
     tlsKeyFile: values['tls-key-file'] ?? env.HQ_TLS_KEY_FILE,

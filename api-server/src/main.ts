@@ -6,6 +6,7 @@ import { ADMIN, StoredTokenAuthenticator, generateToken } from './auth.ts';
 import { ConfigError, USAGE, parseConfig, type ServerConfig } from './config.ts';
 import { kubeconfigPath, readOwnKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { defaultSans, ensureTls } from './tls.ts';
+import { startCompactor } from './storage/compactor.ts';
 import { openSqliteStorage } from './storage/sqlite-storage.ts';
 import type { Storage } from './storage/types.ts';
 
@@ -56,6 +57,14 @@ async function main(): Promise<void> {
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
   });
+  // The embedded store bounds its own history; etcd keeps everything until told to compact.
+  const compactor =
+    storage.name === 'etcd'
+      ? startCompactor(storage, {
+          intervalMs: config.compactionIntervalSeconds * 1000,
+          onError: (err) => app.log.warn({ err }, 'etcd compaction failed; will retry'),
+        })
+      : undefined;
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -83,6 +92,7 @@ async function main(): Promise<void> {
     app.log.info(`${signal}: shutting down`);
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
+    compactor?.stop();
     await app.close();
     await storage.close();
     process.exit(0);
