@@ -36,7 +36,7 @@ export function humanDuration(ms: number): string {
 
 function cell(obj: ApiObject, c: PrinterColumn, now: number): unknown {
   const values = evaluateJsonPath(obj, c.jsonPath);
-  if (values.length === 0) return c.type === 'date' ? '<unknown>' : null;
+  if (values.length === 0) return null;
   const v = values[0];
   if (c.type === 'date') {
     const t = typeof v === 'string' ? Date.parse(v) : NaN;
@@ -62,7 +62,7 @@ export function toTable(
           { name: 'Name', type: 'string', format: 'name', description: 'Name of the object.', priority: 0 },
           ...d.printerColumns.map((c) => ({
             name: c.name,
-            type: c.type === 'date' ? 'string' : c.type,
+            type: c.type,
             format: '',
             description: c.description,
             priority: c.priority ?? 0,

@@ -179,6 +179,41 @@ describe('patch', () => {
   });
 });
 
+describe('fieldValidation', () => {
+  const body = () => instanceFixture({ spec: { paused: true, bogus: 1 } });
+
+  it('refuses unknown fields by default and with Strict', async () => {
+    for (const q of ['', '?fieldValidation=Strict']) {
+      const res = await call('POST', ns('haproxyinstances') + q, body());
+      expect(res.status).toBe(422);
+      expect(res.body.details.causes).toContainEqual({ reason: 'FieldValueInvalid', field: 'spec.bogus', message: 'unknown field' });
+    }
+  });
+
+  it('drops them when the client asks (kubectl --validate=false sends Ignore), warning with Warn', async () => {
+    const ignored = await call('POST', `${ns('haproxyinstances')}?fieldValidation=Ignore`, body());
+    expect(ignored.status).toBe(201);
+    expect(ignored.body.spec).toEqual({ paused: true });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `${ns('haproxyinstances')}?fieldValidation=Warn`,
+      headers: { ...t.headers, 'content-type': 'application/json' },
+      payload: instanceFixture({ metadata: { name: 'edge-2' }, spec: { paused: true, bogus: 1 } }),
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.headers.warning).toBe('299 - "unknown field \\"spec.bogus\\""');
+    expect(res.json().spec).toEqual({ paused: true });
+  });
+
+  it('still refuses invalid known fields when ignoring unknown ones, and refuses a bad mode', async () => {
+    const res = await call('POST', `${ns('haproxyinstances')}?fieldValidation=Ignore`, instanceFixture({ spec: { paused: 'x', bogus: 1 } }));
+    expect(res.status).toBe(422);
+    expect(res.body.details.causes.map((c: any) => c.field)).toEqual(['spec.paused']);
+    const bad = await call('POST', `${ns('haproxyinstances')}?fieldValidation=Lax`, body());
+    expect(bad.status).toBe(400);
+  });
+});
+
 describe('delete', () => {
   it('honours uid and resourceVersion preconditions', async () => {
     const created = (await create('haproxyinstances', instanceFixture())).body;

@@ -43,7 +43,8 @@ import {
   type FieldRequirement,
   type Requirement,
 } from './selectors.ts';
-import { metadataCauses, schemaCauses } from './validation.ts';
+import { UNKNOWN_FIELD, metadataCauses, schemaCauses } from './validation.ts';
+import { Value } from '@sinclair/typebox/value';
 
 /** A stored object: envelope plus whatever the schema allows. */
 export interface ApiObject {
@@ -100,6 +101,16 @@ export interface WatchSink {
   event(type: WatchEventType, object: unknown): void;
   /** The stream ended (store closed, connection lost): close the response. */
   end(): void;
+}
+
+/** How unknown fields are handled, as Kubernetes' fieldValidation: Strict (our default) refuses them. */
+export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  fieldValidation?: FieldValidation;
+  /** Filled with warnings for the client (the Warning header), e.g. dropped unknown fields. */
+  warnings?: string[];
 }
 
 export interface DeleteOptions {
@@ -203,13 +214,18 @@ export class ResourceRegistry {
     return { ...obj, apiVersion: API_VERSION, kind: this.descriptor.kind, metadata: { ...obj.metadata, namespace } };
   }
 
-  private validate(obj: ApiObject, old: ApiObject | undefined): void {
-    const causes = [
-      ...schemaCauses(this.descriptor.schema, obj),
-      ...metadataCauses(obj.metadata),
-      ...(this.strategy.validate?.(obj, old) ?? []),
-    ];
+  /** Validate, dropping unknown fields first when the client asked to (fieldValidation=Ignore|Warn). */
+  private validate(obj: ApiObject, old: ApiObject | undefined, opts: WriteOptions = {}): ApiObject {
+    let schemaErrors = schemaCauses(this.descriptor.schema, obj);
+    const unknown = schemaErrors.filter((c) => c.message === UNKNOWN_FIELD);
+    if (unknown.length > 0 && (opts.fieldValidation === 'Ignore' || opts.fieldValidation === 'Warn')) {
+      obj = Value.Clean(this.descriptor.schema, structuredClone(obj)) as ApiObject;
+      if (opts.fieldValidation === 'Warn') for (const c of unknown) opts.warnings?.push(`unknown field "${c.field}"`);
+      schemaErrors = schemaCauses(this.descriptor.schema, obj);
+    }
+    const causes = [...schemaErrors, ...metadataCauses(obj.metadata), ...(this.strategy.validate?.(obj, old) ?? [])];
     if (causes.length > 0) throw invalid(this.descriptor.kind, GROUP, obj.metadata.name ?? '', causes);
+    return obj;
   }
 
   /** Run a transaction, turning storage failures into API errors for `name`. */
@@ -259,26 +275,26 @@ export class ResourceRegistry {
     }
   }
 
-  async create(namespace: string, body: unknown, dryRun = false): Promise<ApiObject> {
+  async create(namespace: string, body: unknown, opts: WriteOptions = {}): Promise<ApiObject> {
     if (this.descriptor.serverCreated) {
       throw methodNotAllowed(
         `${this.plural}.${GROUP} are recorded by the server when an HAProxyConfig's spec changes; change the HAProxyConfig instead`,
       );
     }
-    return this.createObject(namespace, body, dryRun);
+    return this.createObject(namespace, body, opts);
   }
 
-  private async createObject(namespace: string, body: unknown, dryRun = false): Promise<ApiObject> {
-    const obj = this.prepareCreate(namespace, body);
+  private async createObject(namespace: string, body: unknown, opts: WriteOptions): Promise<ApiObject> {
+    const obj = this.prepareCreate(namespace, body, opts);
     const ops: WriteOp[] = [{ type: 'create', key: this.key(namespace, obj.metadata.name!), value: this.encode(obj) }];
     ops.push(...((await this.strategy.extraWrites?.(obj, undefined, this.ctx)) ?? []));
-    if (dryRun) return obj;
+    if (opts.dryRun) return obj;
     const [kv] = await this.commit(ops, obj.metadata.name!);
     return this.decode(kv!);
   }
 
   /** A validated new object with server-owned metadata set, ready to encode and write. */
-  prepareCreate(namespace: string, body: unknown): ApiObject {
+  prepareCreate(namespace: string, body: unknown, opts: WriteOptions = {}): ApiObject {
     const obj = this.checkEnvelope(body, namespace, undefined);
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) {
@@ -303,8 +319,7 @@ export class ResourceRegistry {
     delete meta.deletionTimestamp;
     // Status belongs to the /status subresource: a create cannot set it (as for CRDs with status).
     if (this.descriptor.statusSubresource) delete obj.status;
-    this.validate(obj, undefined);
-    return obj;
+    return this.validate(obj, undefined, opts);
   }
 
   /**
@@ -334,25 +349,25 @@ export class ResourceRegistry {
   }
 
   /** Write `next` over `old` if anything changed; a no-op write keeps the resourceVersion. */
-  private async writeOver(namespace: string, name: string, next: ApiObject, old: ApiObject, dryRun: boolean): Promise<ApiObject> {
+  private async writeOver(namespace: string, name: string, next: ApiObject, old: ApiObject, opts: WriteOptions): Promise<ApiObject> {
     if (this.descriptor.specImmutable && !deepEqual(next.spec, old.spec)) {
       throw invalid(this.descriptor.kind, GROUP, name, [
         { reason: 'FieldValueInvalid', field: 'spec', message: 'field is immutable' },
       ]);
     }
-    this.validate(next, old);
+    next = this.validate(next, old, opts);
     if (deepEqual(next, old)) return old;
     const value = this.encode(next);
     const ops: WriteOp[] = [
       { type: 'update', key: this.key(namespace, name), value, expectedModRevision: Number(old.metadata.resourceVersion) },
     ];
     ops.push(...((await this.strategy.extraWrites?.(next, old, this.ctx)) ?? []));
-    if (dryRun) return next;
+    if (opts.dryRun) return next;
     const [kv] = await this.commit(ops, name);
     return this.decode(kv!);
   }
 
-  async update(namespace: string, name: string, body: unknown, subresource?: 'status', dryRun = false): Promise<ApiObject> {
+  async update(namespace: string, name: string, body: unknown, subresource?: 'status', opts: WriteOptions = {}): Promise<ApiObject> {
     const proposed = this.checkEnvelope(body, namespace, name);
     proposed.metadata.name = name;
     const rv = proposed.metadata.resourceVersion;
@@ -368,7 +383,7 @@ export class ResourceRegistry {
     if (rv !== old.metadata.resourceVersion) {
       throw conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
     }
-    return this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, dryRun);
+    return this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts);
   }
 
   async patch(
@@ -377,7 +392,7 @@ export class ResourceRegistry {
     type: PatchType,
     patch: unknown,
     subresource?: 'status',
-    dryRun = false,
+    opts: WriteOptions = {},
   ): Promise<ApiObject> {
     if (type === 'merge' && (typeof patch !== 'object' || patch === null || Array.isArray(patch))) {
       throw badRequest('a merge patch must be a JSON object');
@@ -393,7 +408,7 @@ export class ResourceRegistry {
       }
       proposed.metadata.name = name;
       try {
-        return await this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, dryRun);
+        return await this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts);
       } catch (err) {
         // Lost a race with another writer: re-read and re-apply, unless the client pinned a version.
         const raced = err instanceof ApiError && err.reason === 'Conflict' && rv === undefined;

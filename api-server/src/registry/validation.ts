@@ -12,6 +12,9 @@ import type { Cause } from '../errors.ts';
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => RFC3339.test(v) && !Number.isNaN(Date.parse(v)));
 
+/** The message of an unknown-field cause (Kubernetes says the same). */
+export const UNKNOWN_FIELD = 'unknown field';
+
 const PATTERN_HELP: Record<string, string> = {
   [DNS1123_SUBDOMAIN]:
     "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (e.g. 'edge-1')",
@@ -40,7 +43,7 @@ function describeError(type: ValueErrorType, schema: TSchema, value: unknown, fa
   const s = schema as Record<string, unknown>;
   switch (type) {
     case ValueErrorType.ObjectAdditionalProperties:
-      return { reason: 'FieldValueInvalid', message: 'unknown field' };
+      return { reason: 'FieldValueInvalid', message: UNKNOWN_FIELD };
     case ValueErrorType.ObjectRequiredProperty:
       return { reason: 'FieldValueRequired', message: 'Required value' };
     case ValueErrorType.StringPattern:

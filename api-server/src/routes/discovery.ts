@@ -75,7 +75,9 @@ export async function discoveryRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/openapi/v2', async (req, reply) => {
     const accept = req.headers.accept ?? '';
-    // We serve JSON only; clients asking for protobuf alone get 406 and fall back to JSON.
+    // JSON only. kubectl before 1.29 accepts nothing but gnostic protobuf here and then cannot
+    // validate client-side (--validate=false works, and the server validates anyway); 1.29+
+    // reads /openapi/v3.
     if (/protobuf/.test(accept) && !/json|\*\/\*/.test(accept)) {
       return reply.code(406).send({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'NotAcceptable', message: 'only application/json is served', code: 406 });
     }

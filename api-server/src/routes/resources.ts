@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GROUP, VERSION } from '@haproxyhq/schemas';
 import type { Authorizer, RequestAttributes, UserInfo } from '../auth.ts';
 import { badRequest, forbidden, methodNotAllowed, pathNotFound, statusFor, unsupportedMediaType } from '../errors.ts';
-import type { ApiObject, ResourceRegistry, WatchEventType } from '../registry/registry.ts';
+import type { ApiObject, ResourceRegistry, WatchEventType, WriteOptions } from '../registry/registry.ts';
 import { toTable, wantsTable } from '../table.ts';
 
 type Query = Record<string, string | undefined>;
@@ -52,8 +52,9 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     }
   };
 
-  const send = (req: FastifyRequest, reply: FastifyReply, r: ResourceRegistry, obj: ApiObject, code = 200) => {
+  const send = (req: FastifyRequest, reply: FastifyReply, r: ResourceRegistry, obj: ApiObject, code = 200, opts?: WriteOptions) => {
     reply.code(code);
+    if (opts?.warnings?.length) reply.header('warning', opts.warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(', '));
     if (wantsTable(req.headers.accept)) return toTable(r.descriptor, [obj], { resourceVersion: obj.metadata.resourceVersion });
     return obj;
   };
@@ -62,6 +63,17 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     if (q.dryRun === undefined) return false;
     if (q.dryRun !== 'All') throw badRequest(`invalid dryRun ${JSON.stringify(q.dryRun)}: the only supported value is All`);
     return true;
+  };
+
+  /** dryRun and fieldValidation from the query; warnings go out as Warning headers. */
+  const writeOptions = (req: FastifyRequest<{ Querystring: Query }>): WriteOptions => {
+    const fv = req.query.fieldValidation;
+    if (fv !== undefined && fv !== 'Ignore' && fv !== 'Warn' && fv !== 'Strict') {
+      throw badRequest(`invalid fieldValidation ${JSON.stringify(fv)}: must be Ignore, Warn or Strict`);
+    }
+    const warnings: string[] = [];
+    // send() turns them into Warning headers, in Kubernetes' form: `299 - "text"`.
+    return { dryRun: isDryRun(req.query), fieldValidation: fv ?? 'Strict', warnings };
   };
 
   async function listOrWatch(req: FastifyRequest<{ Params: Params; Querystring: Query }>, reply: FastifyReply) {
@@ -174,8 +186,9 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     checkNamespace(namespace);
     const r = registry(plural);
     await authorize(req, { verb: 'create', resource: plural, namespace });
-    const created = await r.create(namespace!, req.body, isDryRun(req.query));
-    return send(req, reply, r, created, 201);
+    const opts = writeOptions(req);
+    const created = await r.create(namespace!, req.body, opts);
+    return send(req, reply, r, created, 201, opts);
   });
 
   const item = `${BASE}/namespaces/:namespace/:plural/:name`;
@@ -200,7 +213,8 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     const sub = subresourceOf(req);
     if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
     await authorize(req, { verb: 'update', resource: plural, subresource: sub, namespace, name });
-    return send(req, reply, r, await r.update(namespace!, name!, req.body, sub, isDryRun(req.query)));
+    const opts = writeOptions(req);
+    return send(req, reply, r, await r.update(namespace!, name!, req.body, sub, opts), 200, opts);
   }
 
   async function patchItem(req: ItemReq, reply: FastifyReply) {
@@ -211,7 +225,8 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
     await authorize(req, { verb: 'patch', resource: plural, subresource: sub, namespace, name });
     const type = patchType(req.headers['content-type']);
-    return send(req, reply, r, await r.patch(namespace!, name!, type, req.body, sub, isDryRun(req.query)));
+    const opts = writeOptions(req);
+    return send(req, reply, r, await r.patch(namespace!, name!, type, req.body, sub, opts), 200, opts);
   }
 
   app.get<{ Params: Params; Querystring: Query }>(item, getItem);
