@@ -2,7 +2,7 @@
  * Builds the API server as a Fastify instance that never listens (main.ts does), so tests can
  * build several side by side, each with its own store, and drive them with inject() or a socket.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import sjson from 'secure-json-parse';
 import { RESOURCES } from '@haproxyhq/schemas';
 import { allowAuthenticated, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
@@ -24,6 +24,8 @@ export interface AppOptions {
   /** How often idle watches that asked for them get BOOKMARK events. */
   bookmarkIntervalMs?: number;
   logger?: FastifyServerOptions['logger'];
+  /** Log every request (Fastify's access log). Off by default: it costs ~6% CPU at load; main.ts turns it on at debug. */
+  requestLogging?: boolean;
   /** Serve HTTPS with this certificate and key (main.ts always does; tests may use plain HTTP). */
   https?: { cert: string; key: string };
 }
@@ -43,6 +45,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.https ? { https: options.https } : {}),
     logger: options.logger ?? false,
+    logController: new LogController({ disableRequestLogging: !options.requestLogging }),
     bodyLimit: maxBodyBytes,
     return503OnClosing: true,
     // Watches are long-lived: close() must not wait for their clients to hang up.

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     storage,
     authenticator,
     https: { cert: tls.cert, key: tls.key },
+    requestLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
     logger: {
       level: config.logLevel,
       // Never log credentials, even at debug level.
@@ -80,7 +81,8 @@ async function main(): Promise<void> {
   if (!existing || existing.server !== server || existing.ca !== tls.ca) {
     writeKubeconfig(path, { server, token, ca: tls.ca, namespace: existing?.namespace ?? 'default' });
   }
-  app.log.info(
+  // The banner is written whatever the log level: operators and scripts wait for it.
+  app.log.child({}, { level: 'info' }).info(
     { storage: config.storage, dataDir: config.dataDir, kubeconfig: path },
     `HAProxyHQ API server listening on ${server}; credentials in ${path}`,
   );
