@@ -1,0 +1,217 @@
+/**
+ * The agent's one door to the API server. `@kubernetes/client-node` lives here and nowhere else
+ * in the agent; everything that comes over the wire is checked against the schemas once, here,
+ * so the rest of the agent works with typed, validated objects.
+ */
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import {
+  ConfigRevisionSchema,
+  GROUP,
+  HAProxyConfigSchema,
+  HAProxyInstanceSchema,
+  VERSION,
+  type ConfigRevision,
+  type HAProxyConfig,
+  type HAProxyInstance,
+  type HAProxyInstanceStatus,
+  type HQEvent,
+} from '@haproxyhq/schemas';
+
+export interface ClientOptions {
+  /** kubeconfig-style file; else KUBECONFIG / default loading. */
+  kubeconfig?: string;
+  /** Override the server URL and token (with the CA from the kubeconfig, if any). */
+  server?: string;
+  token?: string;
+}
+
+/** An API error with the server's Status reason and message. */
+export class ApiError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface InstanceWatchHandlers {
+  onEvent(type: WatchEventType, instance: HAProxyInstance | undefined, resourceVersion: string | undefined): void;
+  /** The stream ended: undefined for a normal close, an ApiError (410 = re-list) or a transport error. */
+  onDone(err: Error | undefined): void;
+}
+
+export interface HQClient {
+  readonly namespace: string;
+  readonly server: string;
+  getInstance(name: string): Promise<HAProxyInstance | undefined>;
+  createInstance(instance: HAProxyInstance): Promise<HAProxyInstance>;
+  patchInstance(name: string, patch: object): Promise<HAProxyInstance>;
+  /** Merge-patch /status (the only way the agent writes status). */
+  patchInstanceStatus(name: string, status: Partial<HAProxyInstanceStatus> | Record<string, unknown>): Promise<HAProxyInstance>;
+  getRevision(name: string): Promise<ConfigRevision | undefined>;
+  getConfig(name: string): Promise<HAProxyConfig | undefined>;
+  patchConfig(name: string, patch: object): Promise<HAProxyConfig>;
+  createEvent(event: Omit<HQEvent, 'apiVersion' | 'kind'>): Promise<void>;
+  /** Watch one instance by name from resourceVersion (exclusive). Returns a function that stops it. */
+  watchInstance(name: string, resourceVersion: string, handlers: InstanceWatchHandlers): Promise<() => void>;
+}
+
+const PLURALS = { instance: 'haproxyinstances', config: 'haproxyconfigs', revision: 'configrevisions', event: 'events' } as const;
+
+function check<T>(schema: TSchema, value: unknown, what: string): T {
+  if (!Value.Check(schema, value)) {
+    const first = Value.Errors(schema, value).First();
+    throw new Error(`the server sent an invalid ${what}: ${first ? `${first.path}: ${first.message}` : 'schema mismatch'}`);
+  }
+  return value as T;
+}
+
+/** Turn client-node's ApiException (body = Status JSON) into an ApiError naming the cause. */
+function toApiError(err: unknown): unknown {
+  if (!(err instanceof ApiException)) return err;
+  let reason = 'Unknown';
+  let message = `HTTP ${err.code}`;
+  try {
+    const status = JSON.parse(String(err.body)) as { reason?: unknown; message?: unknown };
+    if (typeof status.reason === 'string') reason = status.reason;
+    if (typeof status.message === 'string') message = status.message;
+  } catch {
+    // Not a Status: keep the HTTP code.
+  }
+  return new ApiError(err.code, reason, message);
+}
+
+async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
+export function loadKubeConfig(options: ClientOptions): KubeConfig {
+  const kc = new KubeConfig();
+  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+  else kc.loadFromDefault();
+  if (options.server || options.token) {
+    const cluster = kc.getCurrentCluster();
+    const user = kc.getCurrentUser();
+    kc.loadFromOptions({
+      clusters: [{ ...(cluster ?? { skipTLSVerify: false }), name: 'hq', server: options.server ?? cluster?.server ?? '' }],
+      users: [{ ...(user ?? {}), name: 'hq', token: options.token ?? user?.token }],
+      contexts: [{ name: 'hq', cluster: 'hq', user: 'hq', namespace: kc.getContextObject(kc.getCurrentContext())?.namespace }],
+      currentContext: 'hq',
+    });
+  }
+  if (!kc.getCurrentCluster()?.server) {
+    throw new Error('no API server configured: pass --kubeconfig (the file the server writes to its data dir) or --server and --token');
+  }
+  return kc;
+}
+
+export function createClient(options: ClientOptions & { namespace?: string }): HQClient {
+  const kc = loadKubeConfig(options);
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const namespace = options.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const base = { group: GROUP, version: VERSION, namespace };
+  const notFoundIsUndefined = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await call(fn);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 404) return undefined;
+      throw err;
+    }
+  };
+
+  return {
+    namespace,
+    server: kc.getCurrentCluster()!.server,
+    async getInstance(name) {
+      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.instance, name }));
+      return obj === undefined ? undefined : check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance');
+    },
+    async createInstance(instance) {
+      const obj = await call(() => api.createNamespacedCustomObject({ ...base, plural: PLURALS.instance, body: instance }));
+      return check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance');
+    },
+    async patchInstance(name, patch) {
+      const obj = await call(() => api.patchNamespacedCustomObject({ ...base, plural: PLURALS.instance, name, body: patch }, mergePatch));
+      return check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance');
+    },
+    async patchInstanceStatus(name, status) {
+      const obj = await call(() =>
+        api.patchNamespacedCustomObjectStatus({ ...base, plural: PLURALS.instance, name, body: { status } }, mergePatch),
+      );
+      return check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance');
+    },
+    async getRevision(name) {
+      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.revision, name }));
+      return obj === undefined ? undefined : check<ConfigRevision>(ConfigRevisionSchema, obj, 'ConfigRevision');
+    },
+    async getConfig(name) {
+      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.config, name }));
+      return obj === undefined ? undefined : check<HAProxyConfig>(HAProxyConfigSchema, obj, 'HAProxyConfig');
+    },
+    async patchConfig(name, patch) {
+      const obj = await call(() => api.patchNamespacedCustomObject({ ...base, plural: PLURALS.config, name, body: patch }, mergePatch));
+      return check<HAProxyConfig>(HAProxyConfigSchema, obj, 'HAProxyConfig');
+    },
+    async createEvent(event) {
+      await call(() =>
+        api.createNamespacedCustomObject({
+          ...base,
+          plural: PLURALS.event,
+          body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Event', ...event },
+        }),
+      );
+    },
+    async watchInstance(name, resourceVersion, handlers) {
+      const watch = new Watch(kc);
+      const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURALS.instance}`;
+      let stopped = false;
+      const controller = await watch.watch(
+        path,
+        { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
+        (phase, obj: unknown) => {
+          if (stopped) return;
+          const type = phase as WatchEventType;
+          if (type === 'ERROR') {
+            const status = obj as { code?: unknown; reason?: unknown; message?: unknown };
+            stopped = true;
+            handlers.onDone(new ApiError(Number(status.code) || 500, String(status.reason ?? 'Unknown'), String(status.message ?? 'watch error')));
+            controller.abort();
+            return;
+          }
+          const rv = (obj as { metadata?: { resourceVersion?: unknown } }).metadata?.resourceVersion;
+          const resourceVersion = typeof rv === 'string' ? rv : undefined;
+          if (type === 'BOOKMARK') return handlers.onEvent(type, undefined, resourceVersion);
+          handlers.onEvent(type, check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance'), resourceVersion);
+        },
+        (err: unknown) => {
+          if (stopped) return;
+          stopped = true;
+          handlers.onDone(err === null || err === undefined ? undefined : (toApiError(err) as Error));
+        },
+      );
+      return () => {
+        stopped = true;
+        controller.abort();
+      };
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/** hq-agent settings: flags, then HQ_* environment variables, then defaults (DESIGN's names). */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+
+export interface AgentConfig {
+  command: 'run' | 'pull' | 'help';
+  kubeconfig?: string;
+  server?: string;
+  token?: string;
+  namespace?: string;
+  name: string;
+  labels: Record<string, string>;
+  haproxyConfig: string;
+  masterSocket: string;
+  haproxyBin: string;
+  stateDir: string;
+  coalesceMs: number;
+  resyncSeconds: number;
+  heartbeatSeconds: number;
+}
+
+export class ConfigError extends Error {}
+
+export const USAGE = `Usage: hq-agent [run|pull] [options]
+
+  run (default)               register this HAProxy, watch its HAProxyInstance, apply, report
+  pull                        apply the desired config once, print the outcome, exit non-zero on failure
+
+  --kubeconfig FILE           HQ_KUBECONFIG, then KUBECONFIG (the file the API server writes)
+  --server URL / --token T    HQ_SERVER / HQ_TOKEN: override the kubeconfig's server and token
+  --namespace NS              HQ_NAMESPACE (default: the kubeconfig context's, else "default")
+  --name NAME                 HQ_INSTANCE_NAME (default: the hostname)
+  --labels k=v,...            HQ_LABELS: labels for the HAProxyInstance (added, never removed)
+  --haproxy-config FILE       HQ_HAPROXY_CONFIG (default /etc/haproxy/haproxy.cfg)
+  --master-socket PATH        HQ_HAPROXY_MASTER_SOCKET (default /run/haproxy-master.sock)
+  --haproxy-bin PATH          HQ_HAPROXY_BIN (default: haproxy on PATH)
+  --state-dir DIR             HQ_STATE_DIR: last-known-good copies, manifest (default /var/lib/hq-agent)
+  --coalesce-ms N             HQ_COALESCE_MS: changes within N ms share one reload (default 500)
+  --resync-seconds N          HQ_RESYNC_SECONDS: a full reconcile at least this often (default 60)
+  --heartbeat-seconds N       HQ_HEARTBEAT_SECONDS: status heartbeat and stats cadence (default 30)
+`;
+
+const LABEL = /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?=(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+function int(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`--${name} must be a whole number of at least ${min}, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        kubeconfig: { type: 'string' },
+        server: { type: 'string' },
+        token: { type: 'string' },
+        namespace: { type: 'string' },
+        name: { type: 'string' },
+        labels: { type: 'string' },
+        'haproxy-config': { type: 'string' },
+        'master-socket': { type: 'string' },
+        'haproxy-bin': { type: 'string' },
+        'state-dir': { type: 'string' },
+        'coalesce-ms': { type: 'string' },
+        'resync-seconds': { type: 'string' },
+        'heartbeat-seconds': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) return { command: 'help' } as AgentConfig;
+  const command = positionals[0] ?? 'run';
+  if (command !== 'run' && command !== 'pull') throw new ConfigError(`unknown command ${JSON.stringify(command)}: expected run or pull\n\n${USAGE}`);
+  if (positionals.length > 1) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  const labels: Record<string, string> = {};
+  for (const pair of (v.labels ?? env.HQ_LABELS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!LABEL.test(pair)) throw new ConfigError(`--labels: ${JSON.stringify(pair)} is not key=value with a valid label key and value`);
+    const i = pair.indexOf('=');
+    labels[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  const name = v.name ?? env.HQ_INSTANCE_NAME ?? hostname().toLowerCase();
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name) || name.length > 253) {
+    throw new ConfigError(`instance name ${JSON.stringify(name)} is not a DNS-1123 subdomain: pass --name`);
+  }
+  return {
+    command,
+    kubeconfig: v.kubeconfig ?? env.HQ_KUBECONFIG ?? env.KUBECONFIG,
+    server: v.server ?? env.HQ_SERVER,
+    token: v.token ?? env.HQ_TOKEN,
+    namespace: v.namespace ?? env.HQ_NAMESPACE,
+    name,
+    labels,
+    haproxyConfig: v['haproxy-config'] ?? env.HQ_HAPROXY_CONFIG ?? '/etc/haproxy/haproxy.cfg',
+    masterSocket: v['master-socket'] ?? env.HQ_HAPROXY_MASTER_SOCKET ?? '/run/haproxy-master.sock',
+    haproxyBin: v['haproxy-bin'] ?? env.HQ_HAPROXY_BIN ?? 'haproxy',
+    stateDir: v['state-dir'] ?? env.HQ_STATE_DIR ?? '/var/lib/hq-agent',
+    coalesceMs: int('coalesce-ms', v['coalesce-ms'] ?? env.HQ_COALESCE_MS ?? '500', 0),
+    resyncSeconds: int('resync-seconds', v['resync-seconds'] ?? env.HQ_RESYNC_SECONDS ?? '60', 1),
+    heartbeatSeconds: int('heartbeat-seconds', v['heartbeat-seconds'] ?? env.HQ_HEARTBEAT_SECONDS ?? '30', 1),
+  };
+}
