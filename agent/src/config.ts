@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 
 export interface AgentConfig {
-  command: 'run' | 'pull' | 'help';
+  command: 'run' | 'pull' | 'push' | 'help';
   kubeconfig?: string;
   server?: string;
   token?: string;
@@ -17,14 +17,16 @@ export interface AgentConfig {
   coalesceMs: number;
   resyncSeconds: number;
   heartbeatSeconds: number;
+  onDrift: 'report' | 'push' | 'revert';
 }
 
 export class ConfigError extends Error {}
 
-export const USAGE = `Usage: hq-agent [run|pull] [options]
+export const USAGE = `Usage: hq-agent [run|pull|push] [options]
 
   run (default)               register this HAProxy, watch its HAProxyInstance, apply, report
   pull                        apply the desired config once, print the outcome, exit non-zero on failure
+  push                        send the local files up as a new revision of the config this host runs
 
   --kubeconfig FILE           HQ_KUBECONFIG, then KUBECONFIG (the file the API server writes)
   --server URL / --token T    HQ_SERVER / HQ_TOKEN: override the kubeconfig's server and token
@@ -38,6 +40,8 @@ export const USAGE = `Usage: hq-agent [run|pull] [options]
   --coalesce-ms N             HQ_COALESCE_MS: changes within N ms share one reload (default 500)
   --resync-seconds N          HQ_RESYNC_SECONDS: a full reconcile at least this often (default 60)
   --heartbeat-seconds N       HQ_HEARTBEAT_SECONDS: status heartbeat and stats cadence (default 30)
+  --on-drift POLICY           HQ_ON_DRIFT: local edits are reported (report, default), pushed as a
+                              new revision when they pass haproxy -c (push), or reverted (revert)
 `;
 
 const LABEL = /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?=(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
@@ -68,6 +72,7 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentC
         'coalesce-ms': { type: 'string' },
         'resync-seconds': { type: 'string' },
         'heartbeat-seconds': { type: 'string' },
+        'on-drift': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -77,7 +82,13 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentC
   const { values: v, positionals } = parsed;
   if (v.help) return { command: 'help' } as AgentConfig;
   const command = positionals[0] ?? 'run';
-  if (command !== 'run' && command !== 'pull') throw new ConfigError(`unknown command ${JSON.stringify(command)}: expected run or pull\n\n${USAGE}`);
+  if (command !== 'run' && command !== 'pull' && command !== 'push') {
+    throw new ConfigError(`unknown command ${JSON.stringify(command)}: expected run, pull or push\n\n${USAGE}`);
+  }
+  const onDrift = v['on-drift'] ?? env.HQ_ON_DRIFT ?? 'report';
+  if (onDrift !== 'report' && onDrift !== 'push' && onDrift !== 'revert') {
+    throw new ConfigError(`--on-drift ${JSON.stringify(onDrift)}: expected report, push or revert`);
+  }
   if (positionals.length > 1) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[1])}`);
   const labels: Record<string, string> = {};
   for (const pair of (v.labels ?? env.HQ_LABELS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -104,5 +115,6 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentC
     coalesceMs: int('coalesce-ms', v['coalesce-ms'] ?? env.HQ_COALESCE_MS ?? '500', 0),
     resyncSeconds: int('resync-seconds', v['resync-seconds'] ?? env.HQ_RESYNC_SECONDS ?? '60', 1),
     heartbeatSeconds: int('heartbeat-seconds', v['heartbeat-seconds'] ?? env.HQ_HEARTBEAT_SECONDS ?? '30', 1),
+    onDrift,
   };
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /** hq-agent: `run` (the reconcile loop) and `pull` (apply the desired config once). */
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { createApplier } from './apply/pipeline.ts';
 import { createClient } from './client.ts';
 import { ConfigError, USAGE, parseAgentConfig, type AgentConfig } from './config.ts';
+import { watchManagedFiles } from './drift.ts';
+import { checkConfig } from './haproxy/check.ts';
 import { createMasterCli } from './haproxy/master-cli.ts';
 import { Reconciler } from './reconcile.ts';
 
@@ -23,7 +26,11 @@ function setup(config: AgentConfig) {
     haproxyBin: config.haproxyBin,
     stateDir: config.stateDir,
   });
-  const reconciler = new Reconciler(client, applier, cli, {
+  const local = {
+    check: () => checkConfig({ haproxyBin: config.haproxyBin, configPath: config.haproxyConfig, cwd: dirname(config.haproxyConfig), timeoutMs: 30_000 }),
+    watch: (onChange: (path: string) => void) => watchManagedFiles(config.haproxyConfig, onChange),
+  };
+  const reconciler = new Reconciler(client, applier, cli, local, {
     name: config.name,
     labels: config.labels,
     agentVersion: AGENT_VERSION,
@@ -32,6 +39,7 @@ function setup(config: AgentConfig) {
     resyncMs: config.resyncSeconds * 1000,
     probeMs: 2000,
     heartbeatMs: config.heartbeatSeconds * 1000,
+    onDrift: config.onDrift,
     log,
   });
   return { client, applier, reconciler };
@@ -68,6 +76,14 @@ async function pull(config: AgentConfig): Promise<number> {
   return 1;
 }
 
+/** Send the local files up as a new revision, as the original agent's --push did. */
+async function push(config: AgentConfig): Promise<number> {
+  const { reconciler, client } = setup(config);
+  const name = await reconciler.push();
+  process.stdout.write(`${config.name}: pushed the local files as ${client.namespace}/${name}\n`);
+  return 0;
+}
+
 async function main(): Promise<number> {
   let config: AgentConfig;
   try {
@@ -83,7 +99,9 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  return config.command === 'pull' ? pull(config) : run(config);
+  if (config.command === 'pull') return pull(config);
+  if (config.command === 'push') return push(config);
+  return run(config);
 }
 
 main().then(

@@ -8,9 +8,10 @@
  * When the API server is unreachable, HAProxy keeps its last good config: no pass applies
  * anything it cannot resolve, and nothing is reloaded for nothing.
  */
-import type { ConfigRevision, HAProxyInstance, HAProxyInstanceStatus } from '@haproxyhq/schemas';
+import { HAPROXY_NAME, revisionName, type ConfigRevision, type HAProxyInstance, type HAProxyInstanceStatus } from '@haproxyhq/schemas';
 import type { ApplyResult, DesiredConfig } from './apply/types.ts';
 import { ApiError, type HQClient } from './client.ts';
+import { unifiedDiff, type FileSet, type FileWatcher } from './drift.ts';
 import type { MasterCli, ProcInfo } from './haproxy/types.ts';
 import { buildStatus, significant, type Observed } from './status.ts';
 
@@ -21,7 +22,20 @@ export interface Applier {
   localHash(): Promise<string | undefined>;
   /** What the manifest records as applied and verified. */
   applied(): Promise<{ revision: string; hash: string } | undefined>;
+  /** The managed files as they are on disk now. */
+  readLocal(): Promise<FileSet | undefined>;
+  /** Finish or undo an apply a crash interrupted; runs before anything else, API or not. */
+  recover(): Promise<{ action: string; interruptedRevision?: string; revision?: string; error?: string }>;
 }
+
+/** The live files on this host: validated and watched for local edits. */
+export interface LocalFiles {
+  /** `haproxy -c` on the live config as it is now. */
+  check(): Promise<{ ok: boolean; error?: { message: string; line?: number; file?: string } }>;
+  watch(onChange: (path: string) => void): FileWatcher;
+}
+
+export type DriftPolicy = 'report' | 'push' | 'revert';
 
 export interface Clock {
   now(): number;
@@ -55,6 +69,8 @@ export interface ReconcilerOptions {
   probeMs: number;
   /** Stats and heartbeat go out at most this often when nothing significant changed. */
   heartbeatMs: number;
+  /** What to do about local edits: report them (default), push them up as a new revision, or revert them. */
+  onDrift: DriftPolicy;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -62,6 +78,7 @@ export class Reconciler {
   private readonly client: HQClient;
   private readonly applier: Applier;
   private readonly cli: MasterCli;
+  private readonly local: LocalFiles;
   private readonly o: ReconcilerOptions;
   private readonly clock: Clock;
   private instance: HAProxyInstance | undefined;
@@ -78,11 +95,17 @@ export class Reconciler {
   private readonly abort = new AbortController();
   /** Resolves after each completed pass (tests and `pull` wait on it). */
   private passListeners: (() => void)[] = [];
+  /** The local hash drift was last reported / pushed for (once each, not every pass). */
+  private driftEventHash: string | undefined;
+  private pushedHash: string | undefined;
+  /** Last server-state errors reported (an Event each time they change). */
+  private serverErrors = '';
 
-  constructor(client: HQClient, applier: Applier, cli: MasterCli, options: ReconcilerOptions, clock: Clock = realClock) {
+  constructor(client: HQClient, applier: Applier, cli: MasterCli, local: LocalFiles, options: ReconcilerOptions, clock: Clock = realClock) {
     this.client = client;
     this.applier = applier;
     this.cli = cli;
+    this.local = local;
     this.o = options;
     this.clock = clock;
   }
@@ -90,7 +113,15 @@ export class Reconciler {
   /** Register (or adopt) the instance, then watch and reconcile until stop(). */
   async run(): Promise<void> {
     const signal = this.abort.signal;
+    // A previous agent killed mid-apply left a journal: put the host back on a verified config
+    // before talking to anyone.
+    const recovered = await this.applier.recover();
+    if (recovered.action !== 'none') {
+      this.o.log(recovered.action === 'failed' ? 'error' : 'warn', `recovered from an interrupted apply: ${recovered.action}`, { ...recovered });
+    }
     await this.retry('register', () => this.register());
+    // An edit to a managed file is seen within the coalescing window, not at the next resync.
+    const files = this.local.watch(() => this.schedule());
     void this.watchLoop();
     const resync = setInterval(() => this.schedule(), this.o.resyncMs);
     const probe = setInterval(() => this.schedule(), this.o.probeMs);
@@ -100,6 +131,7 @@ export class Reconciler {
     clearInterval(probe);
     if (this.pending) clearTimeout(this.pending);
     this.stopWatch?.();
+    await files.close();
     await this.running;
   }
 
@@ -232,6 +264,9 @@ export class Reconciler {
         agentVersion: this.o.agentVersion,
         hostname: this.o.hostname,
       };
+      const applied = await this.applier.applied();
+      const localHash = await this.applier.localHash();
+      const drifted = applied !== undefined && localHash !== undefined && localHash !== applied.hash;
       const want = instance.spec?.configRevision;
       if (want) {
         const revision = await this.resolve(want);
@@ -243,7 +278,10 @@ export class Reconciler {
             config: revision.spec.config.config,
             files: revision.spec.config.files?.map((f) => ({ path: f.path, content: f.content })) ?? [],
           };
-          if (desired.hash !== this.failedHash) {
+          // A local edit alone (the desired revision is the one applied) is overwritten only
+          // under --on-drift=revert; a new desired revision always wins over local edits.
+          const onlyDrift = drifted && applied.hash === desired.hash;
+          if (desired.hash !== this.failedHash && !(onlyDrift && this.o.onDrift !== 'revert')) {
             const result = await this.applier.apply(desired);
             this.lastApply = result;
             this.failedHash = result.outcome === 'applied' || result.outcome === 'unchanged' ? undefined : desired.hash;
@@ -253,15 +291,115 @@ export class Reconciler {
       }
       observed.lastApply = this.lastApply;
       observed.applied = await this.applier.applied();
-      const local = await this.applier.localHash();
-      if (observed.applied && local !== undefined && local !== observed.applied.hash) {
-        observed.drift = `the managed files on disk (${local.slice(0, 19)}…) differ from ${observed.applied.revision} (${observed.applied.hash.slice(0, 19)}…)`;
+      const nowLocal = await this.applier.localHash();
+      if (observed.applied && nowLocal !== undefined && nowLocal !== observed.applied.hash) {
+        observed.drift = await this.describeDrift(observed.applied, nowLocal);
       }
       await this.probe(observed);
+      if (observed.proc) await this.enforceServers(instance, observed);
       await this.report(observed);
     } catch (err) {
       this.o.log('warn', 'reconcile pass failed; the next pass retries', { err: (err as Error).message });
     }
+  }
+
+  /** Drift as people want to read it: is the edit valid, and the unified diff. Acts on the policy. */
+  private async describeDrift(applied: { revision: string; hash: string }, localHash: string): Promise<string> {
+    const [local, check] = await Promise.all([this.applier.readLocal(), this.local.check()]);
+    let diff = '';
+    try {
+      const rev = await this.resolve(applied.revision);
+      if (rev && local) diff = unifiedDiff({ config: rev.spec.config.config, files: rev.spec.config.files ?? [] }, local);
+    } catch {
+      // API unreachable and revision not cached: report without the diff.
+    }
+    const validity = check.ok
+      ? 'the edited files pass haproxy -c'
+      : `the edited files fail haproxy -c${check.error?.line ? ` at line ${check.error.line}` : ''}: ${check.error?.message ?? 'invalid'}`;
+    const message = `local edits differ from ${applied.revision}; ${validity}${diff ? `\n${diff}` : ''}`;
+    if (this.driftEventHash !== localHash) {
+      this.driftEventHash = localHash;
+      await this.recordEvent('Warning', 'DriftDetected', message.slice(0, 32_000));
+    }
+    if (this.o.onDrift === 'push' && check.ok && this.pushedHash !== localHash) {
+      this.pushedHash = localHash;
+      try {
+        const pushed = await this.push();
+        return `${message.split('\n')[0]}; pushed as ${pushed}${diff ? `\n${diff}` : ''}`;
+      } catch (err) {
+        this.o.log('warn', 'pushing local edits failed', { err: (err as Error).message });
+      }
+    }
+    return message;
+  }
+
+  /**
+   * Send the local files up as a new revision of the config this host runs, and point this
+   * instance at it (as the original agent's --push did). Returns the new revision's name.
+   */
+  async push(): Promise<string> {
+    if (!this.instance) await this.register();
+    const from = (await this.applier.applied())?.revision ?? this.instance?.spec?.configRevision;
+    if (!from) throw new Error('nothing to push to: this instance has not run a revision of any HAProxyConfig yet');
+    const rev = await this.resolve(from);
+    if (!rev) throw new Error(`ConfigRevision ${from} no longer exists: cannot tell which HAProxyConfig to push to`);
+    const local = await this.applier.readLocal();
+    if (!local) throw new Error('the managed config file is missing: nothing to push');
+    const check = await this.local.check();
+    if (!check.ok) {
+      throw new Error(`the local config fails haproxy -c${check.error?.line ? ` at line ${check.error.line}` : ''}: ${check.error?.message ?? 'invalid'}; fix it before pushing`);
+    }
+    const kinds = new Map((rev.spec.config.files ?? []).map((f) => [f.path, f.kind]));
+    const files = local.files.map((f) => (kinds.get(f.path) ? { ...f, kind: kinds.get(f.path) } : f));
+    const config = await this.client.patchConfig(rev.spec.configName, { spec: { config: local.config, files } });
+    const name = revisionName(rev.spec.configName, config.metadata.generation ?? 1);
+    this.instance = await this.client.patchInstance(this.o.name, { spec: { configRevision: name } });
+    await this.recordEvent('Normal', 'LocalEditsPushed', `pushed the local files as ${name}`);
+    this.o.log('info', `pushed local files as ${name}`);
+    return name;
+  }
+
+  /**
+   * Hold the declared server states and weights through the runtime API. Level-driven: checked
+   * every pass against HAProxy's own `show stat`, so a reload (which starts a worker with the
+   * config's states) is corrected on the pass that did it.
+   */
+  private async enforceServers(instance: HAProxyInstance, o: Observed): Promise<void> {
+    const declared = instance.spec?.servers ?? [];
+    if (declared.length === 0) return;
+    const name = new RegExp(HAPROXY_NAME);
+    const stats = await this.cli.showStat();
+    const errors: string[] = [];
+    let changed = false;
+    for (const d of declared) {
+      const id = `${d.backend}/${d.server}`;
+      // Never trust a name into a CLI command line, even one the server validated.
+      if (!name.test(d.backend) || !name.test(d.server)) {
+        errors.push(`${JSON.stringify(id)}: not a valid HAProxy name`);
+        continue;
+      }
+      const row = stats.find((s) => s.type === 'server' && s.proxy === d.backend && s.name === d.server);
+      if (!row) {
+        errors.push(`${id}: no such server in the running config`);
+        continue;
+      }
+      const current = row.status.startsWith('MAINT') ? 'maint' : row.status.startsWith('DRAIN') ? 'drain' : 'ready';
+      const commands: string[] = [];
+      if (d.state && d.state !== current) commands.push(`@1 set server ${id} state ${d.state}`);
+      if (d.weight !== undefined && row.weight !== d.weight) commands.push(`@1 set weight ${id} ${d.weight}`);
+      for (const cmd of commands) {
+        const answer = (await this.cli.command(cmd)).trim();
+        changed = true;
+        if (answer) errors.push(`${id}: ${answer}`);
+      }
+    }
+    if (changed) o.stats = await this.cli.showStat();
+    const summary = errors.join('; ');
+    if (summary && summary !== this.serverErrors) {
+      await this.recordEvent('Warning', 'ServerStateFailed', summary.slice(0, 32_000));
+      this.o.log('warn', 'could not apply declared server states', { errors });
+    }
+    this.serverErrors = summary;
   }
 
   private async resolve(name: string): Promise<ConfigRevision | undefined> {
@@ -311,17 +449,25 @@ export class Reconciler {
 
   private async event(result: ApplyResult): Promise<void> {
     const reasons = { applied: 'ConfigApplied', rejected: 'ConfigRejected', 'rolled-back': 'RolledBack', failed: 'ApplyFailed', unchanged: '' };
-    const now = new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
     const where = result.error?.line ? ` at ${result.error.file ?? 'haproxy.cfg'}:${result.error.line}` : '';
+    await this.recordEvent(
+      result.outcome === 'applied' ? 'Normal' : 'Warning',
+      reasons[result.outcome],
+      result.outcome === 'applied'
+        ? `applied ${result.revision} in ${Math.round(result.timings.totalMs)} ms`
+        : `${result.revision}${where}: ${result.error?.message ?? result.outcome}`,
+    );
+  }
+
+  private async recordEvent(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const now = new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
     try {
       await this.client.createEvent({
         metadata: { generateName: `${this.o.name}-` },
         involvedObject: { apiVersion: 'haproxyhq.io/v1alpha1', kind: 'HAProxyInstance', name: this.o.name, namespace: this.client.namespace, uid: this.instance?.metadata.uid },
-        type: result.outcome === 'applied' ? 'Normal' : 'Warning',
-        reason: reasons[result.outcome],
-        message: result.outcome === 'applied'
-          ? `applied ${result.revision} in ${Math.round(result.timings.totalMs)} ms`
-          : `${result.revision}${where}: ${result.error?.message ?? result.outcome}`,
+        type,
+        reason,
+        message,
         count: 1,
         firstTimestamp: now,
         lastTimestamp: now,

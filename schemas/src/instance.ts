@@ -1,10 +1,26 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ConditionSchema, ObjectMetaSchema } from './meta.ts';
 
+/**
+ * The characters HAProxy allows in proxy and server names. Enforced because these names go into
+ * runtime API commands, where ';' separates commands and spaces separate arguments.
+ */
+export const HAPROXY_NAME = '^[A-Za-z0-9_.:-]+$';
+
 export const ServerStateSchema = Type.Object(
   {
-    backend: Type.String({ minLength: 1, maxLength: 255, description: 'Backend (proxy) name as in haproxy.cfg.' }),
-    server: Type.String({ minLength: 1, maxLength: 255, description: 'Server name within the backend.' }),
+    backend: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: HAPROXY_NAME,
+      description: "Backend (proxy) name as in haproxy.cfg: letters, digits, '-', '_', '.' and ':'.",
+    }),
+    server: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: HAPROXY_NAME,
+      description: "Server name within the backend: letters, digits, '-', '_', '.' and ':'.",
+    }),
     state: Type.Optional(
       Type.Union([Type.Literal('ready'), Type.Literal('drain'), Type.Literal('maint')], {
         description: 'Administrative state applied through the runtime API: ready, drain or maint.',

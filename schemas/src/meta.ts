@@ -3,6 +3,7 @@
  * Environment-neutral: no Node or browser APIs, so the server, CLI, agent and console share it.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import './formats.ts';
 
 export const GROUP = 'haproxyhq.io';
 export const VERSION = 'v1alpha1';

@@ -33,7 +33,39 @@ export interface ApplyResult {
   error?: ConfigError & { stage: 'stage' | 'check' | 'write' | 'reload' | 'verify' | 'rollback' };
   /** show proc after the last reload the pipeline did. */
   proc?: ProcInfo;
-  timings: { checkMs?: number; writeMs?: number; reloadMs?: number; totalMs: number };
+  timings: {
+    checkMs?: number;
+    writeMs?: number;
+    reloadMs?: number;
+    /** Restoring last-known-good files and reloading them (added). */
+    rollbackMs?: number;
+    totalMs: number;
+  };
+  /** `haproxy -c` warnings about the desired config (added). */
+  warnings?: string[];
+  /**
+   * Set when this apply first had to finish an earlier, interrupted apply (agent killed between
+   * writing files and recording the result): what recovery did (added).
+   */
+  recovered?: RecoverResult;
+}
+
+/** What recover() did about a journal left by an interrupted apply (added). */
+export interface RecoverResult {
+  /**
+   * none: no interrupted apply. completed: the interrupted apply had already been verified and
+   * recorded; only the journal was left. restored: last-known-good files were put back, reloaded
+   * and verified. failed: they were put back but HAProxy could not be reloaded/verified (the
+   * journal stays; the next apply or recover() tries again).
+   */
+  action: 'none' | 'completed' | 'restored' | 'failed';
+  /** The revision that was being applied when the agent stopped. */
+  interruptedRevision?: string;
+  /** What runs now (manifest), when known. */
+  revision?: string;
+  hash?: string;
+  error?: string;
+  proc?: ProcInfo;
 }
 
 export interface ApplyTarget {

@@ -13,6 +13,8 @@ export interface ProcEntry {
   failedReloads?: number;
   uptimeSeconds: number;
   version: string;
+  /** Workers listed under `# old workers`: leaving, draining their connections (added). */
+  old?: boolean;
 }
 
 export interface ProcInfo {
@@ -74,4 +76,15 @@ export interface ReloadResult {
   /** Why it is not ok: failed counter moved, no new worker, timeout, socket error. */
   reason?: string;
   durationMs: number;
+  /**
+   * Whether the `reload` command reached the master (added). false: HAProxy was not touched,
+   * e.g. the socket was missing or refused the connection.
+   */
+  sent?: boolean;
+  /**
+   * Where it failed (added): 'reload' when HAProxy refused or never got the reload (not sent,
+   * failed-reload counter went up, `Success=0`); 'verify' when the reload registered but could not
+   * be proven (no new worker, new worker silent or with PAUSED frontends, timeout).
+   */
+  failedAt?: 'reload' | 'verify';
 }

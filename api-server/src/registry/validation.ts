@@ -3,14 +3,12 @@
  * applies (label syntax, annotation size). Returns causes with field paths (`spec.config`),
  * worded for people: a 422 should say what to change.
  */
-import { FormatRegistry, type TObject, type TSchema } from '@sinclair/typebox';
+import type { TObject, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType } from '@sinclair/typebox/errors';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN, type ObjectMeta } from '@haproxyhq/schemas';
 import type { Cause } from '../errors.ts';
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => RFC3339.test(v) && !Number.isNaN(Date.parse(v)));
 
 /** The message of an unknown-field cause (Kubernetes says the same). */
 export const UNKNOWN_FIELD = 'unknown field';
