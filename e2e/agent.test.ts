@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHAProxy, type HAProxyProcess } from '../agent/test/support/haproxy.ts';
+import { bundleAgent } from '../scripts/bundle-agent.ts';
 import { freePort } from '../api-server/test/support/ports.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 
@@ -260,6 +261,33 @@ describe('hq-agent with real HAProxy', () => {
     }, merge);
     expect(res.status).toBe(422);
     expect(res.body.details.causes[0].field).toBe('spec.servers[0].server');
+  });
+
+  it('hq-agent pull, from the single-file bundle, applies the desired revision once and exits 0; a broken one exits 1 with the line', async () => {
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+    const bundle = join(stateDir, 'hq-agent.mjs');
+    expect(await bundleAgent(bundle)).toBeGreaterThan(100_000);
+    const pull = () =>
+      new Promise<{ code: number; out: string }>((resolve) =>
+        execFile(process.execPath, [bundle, ...agentArgs('pull').slice(1)], { timeout: 20_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number(err.code) : 0, out: stdout + stderr }),
+        ),
+      );
+    const current = (await request(server, 'GET', `${NS}/haproxyconfigs/web`)).body.spec.config as string;
+    await request(server, 'PATCH', `${NS}/haproxyconfigs/web`, { spec: { config: current.replace('# reload me', '# pulled') } }, merge);
+    await pin('web-7');
+    const ok = await pull();
+    expect(ok.out, ok.out).toContain('edge-1: running web-7');
+    expect(ok.code).toBe(0);
+    expect(readFileSync(haproxy.configPath, 'utf8')).toContain('# pulled');
+    await request(server, 'PATCH', `${NS}/haproxyconfigs/web`, { spec: { config: current.replace('default_backend be', 'default_backnd be') } }, merge);
+    await pin('web-8');
+    const bad = await pull();
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/web-8 not applied: web-8 \(haproxy\.cfg:\d+\): .*default_backnd/);
+    expect(readFileSync(haproxy.configPath, 'utf8')).toContain('# pulled');
+    agent = startAgent();
   });
 
   it('reports HAProxyRunning=False within seconds when HAProxy is killed', async () => {

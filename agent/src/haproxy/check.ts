@@ -78,12 +78,14 @@ export function parseCheckOutput(output: string): ParsedCheckOutput {
  * `[<file>:<line>]` (post-parse checks like "Proxy 'x', server 'y' [haproxy.cfg:17] ...").
  */
 export function locateError(alerts: string[], configDir?: string): { file?: string; line?: number } {
-  const patterns = [/parsing \[([^\]\n]+):(\d+)\]/, /\[([^\]\n:]+[^\]\n]*):(\d+)\]/];
+  const patterns = [/parsing \[([^\]\n]+):(\d+)\]/g, /\[([^\]\n]+):(\d+)\]/g];
   for (const pattern of patterns) {
     for (const alert of alerts) {
-      const m = pattern.exec(alert);
-      if (m && m[1] !== undefined) {
-        return { file: relativeToDir(m[1], configDir), line: Number(m[2]) };
+      for (const m of alert.matchAll(pattern)) {
+        const file = m[1];
+        // "[127.0.0.1:8080]" is an address, not a place in a file.
+        if (file === undefined || /^[\d.]+$|^[0-9a-f:]+$/i.test(file)) continue;
+        return { file: relativeToDir(file, configDir), line: Number(m[2]) };
       }
     }
   }

@@ -178,6 +178,9 @@ describe('haproxy -c output', () => {
     expect(locateError(parseCheckOutput(OUT).alerts)).toEqual({ file: 'm.cfg', line: 12 });
     expect(locateError(['config : parsing [/etc/haproxy/conf.d/x.cfg:7] : boom'], '/etc/haproxy')).toEqual({ file: 'conf.d/x.cfg', line: 7 });
     expect(locateError(['[ALERT] something without a location'])).toEqual({});
+    expect(
+      locateError(["Proxy 'fe': cannot bind socket for [127.0.0.1:8080]", "Proxy 'fe', server 's1' [haproxy.cfg:17] is broken"]),
+    ).toEqual({ file: 'haproxy.cfg', line: 17 });
   });
 
   it('reads the older dated prefix ([ALERT] 301/123456 (pid) : ...)', () => {

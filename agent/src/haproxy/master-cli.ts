@@ -485,7 +485,8 @@ export function createMasterCli(socketPath: string, options: MasterCliOptions = 
           await sleep(pollInterval);
           continue;
         }
-        const stats = parseShowStat(await command('@1 show stat', Math.min(commandTimeout, remaining())));
+        // "-1 1 -1": all proxies, frontends only (type mask 1), all servers: small on big configs.
+        const stats = parseShowStat(await command('@1 show stat -1 1 -1', Math.min(commandTimeout, remaining())));
         const paused = stats.filter((s) => s.type === 'frontend' && s.status === 'PAUSED').map((s) => s.proxy);
         if (paused.length > 0) {
           pausedSince ??= now();
