@@ -10,6 +10,7 @@ export interface ServerConfig {
   etcdPrefix: string;
   historyRevisions: number;
   compactionIntervalSeconds: number;
+  eventTtlSeconds: number;
   logLevel: string;
   tlsCertFile?: string;
   tlsKeyFile?: string;
@@ -28,6 +29,7 @@ const USAGE = `Usage: hq-api-server [options]
   --etcd-prefix PREFIX      key prefix in etcd (HQ_ETCD_PREFIX, default none)
   --history-revisions N     watch history kept by the embedded store (HQ_HISTORY_REVISIONS, default 10000)
   --compaction-interval S   etcd: compact history older than S seconds (HQ_COMPACTION_INTERVAL, default 300)
+  --event-ttl S             delete Events last seen more than S seconds ago (HQ_EVENT_TTL, default 3600)
   --log-level LEVEL         fatal|error|warn|info|debug (HQ_LOG_LEVEL, default info)
   --tls-cert-file FILE      serving certificate (HQ_TLS_CERT_FILE; default: one signed by the
                             server's own CA, created in DATA_DIR/pki at first start)
@@ -50,6 +52,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'history-revisions': { type: 'string' },
         'log-level': { type: 'string' },
         'compaction-interval': { type: 'string' },
+        'event-ttl': { type: 'string' },
         'tls-cert-file': { type: 'string' },
         'tls-key-file': { type: 'string' },
         'tls-ca-file': { type: 'string' },
@@ -80,6 +83,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   if (!Number.isInteger(history) || history < 100) throw new ConfigError('--history-revisions must be an integer of at least 100');
   const compaction = Number(values['compaction-interval'] ?? env.HQ_COMPACTION_INTERVAL ?? 300);
   if (!Number.isInteger(compaction) || compaction < 1) throw new ConfigError('--compaction-interval must be a whole number of seconds, at least 1');
+  const eventTtl = Number(values['event-ttl'] ?? env.HQ_EVENT_TTL ?? 3600);
+  if (!Number.isInteger(eventTtl) || eventTtl < 60) throw new ConfigError('--event-ttl must be a whole number of seconds, at least 60');
   return {
     host: m[1]!.replace(/^\[|\]$/g, ''),
     port: Number(m[2]),
@@ -89,6 +94,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     etcdPrefix: values['etcd-prefix'] ?? env.HQ_ETCD_PREFIX ?? '',
     historyRevisions: history,
     compactionIntervalSeconds: compaction,
+    eventTtlSeconds: eventTtl,
     logLevel: values['log-level'] ?? env.HQ_LOG_LEVEL ?? 'info',
     tlsCertFile: values['tls-cert-file'] ?? env.HQ_TLS_CERT_FILE,
     tlsKeyFile: values['tls-key-file'] ?? env.HQ_TLS_KEY_FILE,

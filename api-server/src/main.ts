@@ -6,6 +6,8 @@ import { ADMIN, StoredTokenAuthenticator, generateToken } from './auth.ts';
 import { ConfigError, USAGE, parseConfig, type ServerConfig } from './config.ts';
 import { kubeconfigPath, readOwnKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { defaultSans, ensureTls } from './tls.ts';
+import { startEventTtl } from './registry/event-ttl.ts';
+import type { ResourceRegistry } from './registry/registry.ts';
 import { startCompactor } from './storage/compactor.ts';
 import { openSqliteStorage } from './storage/sqlite-storage.ts';
 import type { Storage } from './storage/types.ts';
@@ -66,6 +68,11 @@ async function main(): Promise<void> {
           onError: (err) => app.log.warn({ err }, 'etcd compaction failed; will retry'),
         })
       : undefined;
+  const eventTtl = startEventTtl(app.getDecorator<Map<string, ResourceRegistry>>('registries').get('events')!, {
+    ttlMs: config.eventTtlSeconds * 1000,
+    intervalMs: Math.min(config.eventTtlSeconds * 1000, 5 * 60 * 1000),
+    onError: (err) => app.log.warn({ err }, 'event TTL sweep failed; will retry'),
+  });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -95,6 +102,7 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     compactor?.stop();
+    eventTtl.stop();
     await app.close();
     await storage.close();
     process.exit(0);
