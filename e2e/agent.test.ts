@@ -21,6 +21,7 @@ import { request, startServer, type ServerProcess } from '../api-server/test/sup
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
 const merge = { 'content-type': 'application/merge-patch+json' };
+const OUTAGE_MS = 125_000;
 
 let server: ServerProcess;
 let serverPort: number;
@@ -162,20 +163,27 @@ describe('hq-agent with real HAProxy', () => {
     expect(await httpGet(frontPort)).toBe('v1');
   });
 
-  it('survives the API server being away: no reload while it is gone, reconverges after', async () => {
+  it('survives the API server being away for minutes: no reload while it is gone, reconverges after', { timeout: 240_000 }, async () => {
     await pin('web-1');
     await until('back on web-1', async () => condition(await instance(), 'Ready')?.status === 'True' || undefined);
     const reloadsBefore = (await instance()).status.haproxy.reloads;
+    const procReloadsBefore = (await haproxy.cli.showProc()).master.reloads;
     await server.stop();
-    await new Promise((r) => setTimeout(r, 6000)); // several resync and heartbeat periods
-    expect(await httpGet(frontPort)).toBe('v1');
+    // Minutes, not seconds: long enough for ~60 resync passes and for the agent's reconnect
+    // backoff to reach its 30 s cap. HAProxy must keep serving and must not be reloaded.
+    for (let waited = 0; waited < OUTAGE_MS; waited += 25_000) {
+      await new Promise((r) => setTimeout(r, Math.min(25_000, OUTAGE_MS - waited)));
+      expect(await httpGet(frontPort)).toBe('v1');
+    }
+    expect((await haproxy.cli.showProc()).master.reloads).toBe(procReloadsBefore);
     server = await startServer({ dataDir: server.dataDir, args: ['--listen', `127.0.0.1:${serverPort}`] });
     await request(server, 'PATCH', `${NS}/haproxyconfigs/web`, { spec: { config: cfg('v3') } }, merge);
     await pin('web-3');
+    // Up to the backoff cap (30 s, jittered to 45 s) before the agent's next reconnect attempt.
     const inst = await until('web-3 applied after the outage', async () => {
       const i = await instance();
       return i.status?.appliedRevision === 'web-3' ? i : undefined;
-    });
+    }, 60_000);
     expect(await httpGet(frontPort)).toBe('v3');
     // Exactly one reload: the one for web-3. None during the outage.
     expect(inst.status.haproxy.reloads).toBe(reloadsBefore + 1);
