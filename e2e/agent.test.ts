@@ -83,7 +83,8 @@ function agentArgs(command: string): string[] {
       '--master-socket', haproxy.masterSocket,
       '--state-dir', stateDir,
       '--coalesce-ms', '100',
-      '--heartbeat-seconds', '2',
+      '--heartbeat-seconds', '1',
+      '--stats-seconds', '2',
       '--resync-seconds', '2',
   ];
 }
@@ -125,6 +126,18 @@ describe('hq-agent with real HAProxy', () => {
     expect(inst.metadata.labels).toEqual({ role: 'edge' });
     expect(inst.status.haproxy.version).toMatch(/^2\./);
     expect(inst.status.agent.version).toBe('0.1.0');
+  });
+
+  it('renews a small Lease for liveness instead of rewriting its status', async () => {
+    const lease = async () => (await request(server, 'GET', `${NS}/leases/edge-1`)).body;
+    const first = await until('a lease', async () => ((await lease()).spec?.renewTime ? lease() : undefined));
+    expect(first.spec).toMatchObject({ holderIdentity: expect.any(String), leaseDurationSeconds: 4 });
+    const renewed = await until('a renewal', async () => {
+      const l = await lease();
+      return l.metadata.resourceVersion !== first.metadata.resourceVersion ? l : undefined;
+    });
+    expect(Date.parse(renewed.spec.renewTime)).toBeGreaterThanOrEqual(Date.parse(first.spec.renewTime));
+    expect(JSON.stringify(renewed).length).toBeLessThan(1024);
   });
 
   it('applies a config change made through the API: requests reflect it, status shows the revision', async () => {

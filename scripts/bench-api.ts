@@ -1,5 +1,5 @@
 /**
- * API server benchmark (`npm run bench`; `npm run bench -- --help` for options).
+ * API server benchmark (`npm run bench:api`, part of `npm run bench`; `npm run bench:api -- --help` for options).
  *
  * For each storage backend (embedded SQLite, etcd) it starts the real API server process and
  * drives it over HTTPS with keep-alive connections, then measures the floor beneath it in the
@@ -36,7 +36,7 @@ const START_MARK = '<!-- bench:api:start -->';
 const END_MARK = '<!-- bench:api:end -->';
 const BASE = '/apis/haproxyhq.io/v1alpha1';
 
-const USAGE = `Usage: npm run bench -- [options]
+const USAGE = `Usage: npm run bench:api -- [options]
 
   --n N                 objects per create phase, writes per update/patch phase (default 2000)
   --watch-writes N      timed writes for watch delivery latency (default 500)
@@ -816,7 +816,7 @@ function section(results: BackendResult[], m: Machine, o: Opts, date: string, to
     START_MARK,
     '## API server (issue 2)',
     '',
-    `Reproduce with \`npm run bench\` (scripts/bench-api.ts; \`npm run bench -- --help\` lists the options). ` +
+    `Reproduce with \`npm run bench:api\` (scripts/bench-api.ts; \`npm run bench:api -- --help\` lists the options). ` +
       `Measured ${date}, in ${totalSeconds.toFixed(0)} s, on ${m.cpu} × ${m.cores}, ${m.memGiB.toFixed(1)} GiB, ${m.os}, ` +
       `Node ${m.node}, ${m.etcd}; 1-minute load average ${m.load.toFixed(2)} at the start.`,
     '',

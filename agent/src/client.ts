@@ -66,11 +66,13 @@ export interface HQClient {
   getConfig(name: string): Promise<HAProxyConfig | undefined>;
   patchConfig(name: string, patch: object): Promise<HAProxyConfig>;
   createEvent(event: Omit<HQEvent, 'apiVersion' | 'kind'>): Promise<void>;
+  /** Renew (creating it if needed) the small Lease that says this agent is alive. One request when it exists. */
+  renewLease(name: string, holder: string, durationSeconds: number, now: Date): Promise<void>;
   /** Watch one instance by name from resourceVersion (exclusive). Returns a function that stops it. */
   watchInstance(name: string, resourceVersion: string, handlers: InstanceWatchHandlers): Promise<() => void>;
 }
 
-const PLURALS = { instance: 'haproxyinstances', config: 'haproxyconfigs', revision: 'configrevisions', event: 'events' } as const;
+const PLURALS = { instance: 'haproxyinstances', config: 'haproxyconfigs', revision: 'configrevisions', event: 'events', lease: 'leases' } as const;
 
 function check<T>(schema: TSchema, value: unknown, what: string): T {
   if (!Value.Check(schema, value)) {
@@ -179,6 +181,27 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
           body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Event', ...event },
         }),
       );
+    },
+    async renewLease(name, holder, durationSeconds, now) {
+      const stamp = now.toISOString().replace(/\.\d+Z$/, 'Z');
+      const spec = { holderIdentity: holder, leaseDurationSeconds: durationSeconds, renewTime: stamp };
+      try {
+        await call(() => api.patchNamespacedCustomObject({ ...base, plural: PLURALS.lease, name, body: { spec } }, mergePatch));
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 404)) throw err;
+        await call(() =>
+          api.createNamespacedCustomObject({
+            ...base,
+            plural: PLURALS.lease,
+            body: {
+              apiVersion: `${GROUP}/${VERSION}`,
+              kind: 'Lease',
+              metadata: { name, labels: { 'haproxyhq.io/instance': name } },
+              spec: { ...spec, acquireTime: stamp, leaseTransitions: 0 },
+            },
+          }),
+        );
+      }
     },
     async watchInstance(name, resourceVersion, handlers) {
       const watch = new Watch(kc);

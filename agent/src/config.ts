@@ -17,6 +17,7 @@ export interface AgentConfig {
   coalesceMs: number;
   resyncSeconds: number;
   heartbeatSeconds: number;
+  statsSeconds: number;
   onDrift: 'report' | 'push' | 'revert';
 }
 
@@ -39,7 +40,9 @@ export const USAGE = `Usage: hq-agent [run|pull|push] [options]
   --state-dir DIR             HQ_STATE_DIR: last-known-good copies, manifest (default /var/lib/hq-agent)
   --coalesce-ms N             HQ_COALESCE_MS: changes within N ms share one reload (default 500)
   --resync-seconds N          HQ_RESYNC_SECONDS: a full reconcile at least this often (default 60)
-  --heartbeat-seconds N       HQ_HEARTBEAT_SECONDS: status heartbeat and stats cadence (default 30)
+  --heartbeat-seconds N       HQ_HEARTBEAT_SECONDS: how often the agent renews its Lease (default 10)
+  --stats-seconds N           HQ_STATS_SECONDS: traffic stats in status at most this often (default 60);
+                              significant changes (conditions, revisions, server states) go at once
   --on-drift POLICY           HQ_ON_DRIFT: local edits are reported (report, default), pushed as a
                               new revision when they pass haproxy -c (push), or reverted (revert)
 `;
@@ -72,6 +75,7 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentC
         'coalesce-ms': { type: 'string' },
         'resync-seconds': { type: 'string' },
         'heartbeat-seconds': { type: 'string' },
+        'stats-seconds': { type: 'string' },
         'on-drift': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -114,7 +118,8 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentC
     stateDir: v['state-dir'] ?? env.HQ_STATE_DIR ?? '/var/lib/hq-agent',
     coalesceMs: int('coalesce-ms', v['coalesce-ms'] ?? env.HQ_COALESCE_MS ?? '500', 0),
     resyncSeconds: int('resync-seconds', v['resync-seconds'] ?? env.HQ_RESYNC_SECONDS ?? '60', 1),
-    heartbeatSeconds: int('heartbeat-seconds', v['heartbeat-seconds'] ?? env.HQ_HEARTBEAT_SECONDS ?? '30', 1),
+    heartbeatSeconds: int('heartbeat-seconds', v['heartbeat-seconds'] ?? env.HQ_HEARTBEAT_SECONDS ?? '10', 1),
+    statsSeconds: int('stats-seconds', v['stats-seconds'] ?? env.HQ_STATS_SECONDS ?? '60', 1),
     onDrift,
   };
 }

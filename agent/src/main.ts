@@ -39,6 +39,7 @@ function setup(config: AgentConfig) {
     resyncMs: config.resyncSeconds * 1000,
     probeMs: 2000,
     heartbeatMs: config.heartbeatSeconds * 1000,
+    statsMs: config.statsSeconds * 1000,
     onDrift: config.onDrift,
     log,
   });

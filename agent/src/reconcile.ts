@@ -67,8 +67,10 @@ export interface ReconcilerOptions {
   resyncMs: number;
   /** How often HAProxy is probed (show proc) for HAProxyRunning. */
   probeMs: number;
-  /** Stats and heartbeat go out at most this often when nothing significant changed. */
+  /** How often the agent renews its Lease (the cheap liveness signal). */
   heartbeatMs: number;
+  /** Stats (and status.heartbeatTime) are rewritten at most this often when nothing significant changed. */
+  statsMs: number;
   /** What to do about local edits: report them (default), push them up as a new revision, or revert them. */
   onDrift: DriftPolicy;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -125,10 +127,19 @@ export class Reconciler {
     void this.watchLoop();
     const resync = setInterval(() => this.schedule(), this.o.resyncMs);
     const probe = setInterval(() => this.schedule(), this.o.probeMs);
+    // Liveness rides on a small Lease, renewed often; the large status is written only when
+    // something significant changed, or every statsMs for traffic counters.
+    const renew = () =>
+      void this.client
+        .renewLease(this.o.name, this.o.hostname, Math.ceil((this.o.heartbeatMs * 4) / 1000), new Date(this.clock.now()))
+        .catch((err: unknown) => this.o.log('warn', 'lease renewal failed', { err: (err as Error).message }));
+    const lease = setInterval(renew, this.o.heartbeatMs);
+    renew();
     this.schedule();
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     clearInterval(resync);
     clearInterval(probe);
+    clearInterval(lease);
     if (this.pending) clearTimeout(this.pending);
     this.stopWatch?.();
     await files.close();
@@ -424,7 +435,7 @@ export class Reconciler {
     }
     o.proc = proc;
     o.haproxyVersion = proc.master.version;
-    const dueStats = this.clock.now() - this.reportedAt >= this.o.heartbeatMs || !this.reported?.stats;
+    const dueStats = this.clock.now() - this.reportedAt >= this.o.statsMs || !this.reported?.stats;
     if (dueStats) {
       try {
         [o.info, o.stats] = await Promise.all([this.cli.showInfo(), this.cli.showStat()]);
@@ -438,7 +449,7 @@ export class Reconciler {
     const next = buildStatus(o, this.reported, new Date(this.clock.now()));
     if (!o.stats && this.reported?.stats) next.stats = this.reported.stats;
     const changed = significant(next) !== significant(this.reported);
-    const due = this.clock.now() - this.reportedAt >= this.o.heartbeatMs;
+    const due = this.clock.now() - this.reportedAt >= this.o.statsMs;
     if (!changed && !due) return;
     if (!changed && this.reported) next.heartbeatTime = next.heartbeatTime ?? this.reported.heartbeatTime;
     const updated = await this.client.patchInstanceStatus(this.o.name, next);

@@ -6,6 +6,7 @@ import type { TObject } from '@sinclair/typebox';
 import { HAProxyConfigSchema } from './config.ts';
 import { EventSchema } from './event.ts';
 import { HAProxyInstanceSchema } from './instance.ts';
+import { LeaseSchema } from './lease.ts';
 import { ConfigRevisionSchema } from './revision.ts';
 
 export interface PrinterColumn {
@@ -125,9 +126,29 @@ export const EventResource: ResourceDescriptor = {
   ],
 };
 
+export const LeaseResource: ResourceDescriptor = {
+  kind: 'Lease',
+  plural: 'leases',
+  singular: 'lease',
+  shortNames: ['hqlease'],
+  categories: ['haproxyhq'],
+  namespaced: true,
+  schema: LeaseSchema,
+  statusSubresource: false,
+  specImmutable: false,
+  serverCreated: false,
+  printerColumns: [
+    { name: 'Holder', type: 'string', jsonPath: '.spec.holderIdentity', description: 'Who holds the lease.' },
+    { name: 'Renewed', type: 'date', jsonPath: '.spec.renewTime', description: 'Time since the last renewal.' },
+    { name: 'Duration', type: 'integer', jsonPath: '.spec.leaseDurationSeconds', description: 'Seconds it stays valid without renewal.' },
+    age,
+  ],
+};
+
 export const RESOURCES: readonly ResourceDescriptor[] = [
   HAProxyInstanceResource,
   HAProxyConfigResource,
   ConfigRevisionResource,
   EventResource,
+  LeaseResource,
 ];

@@ -40,12 +40,14 @@
  * becomes the rollback image (with no managed extra files); files the new config brings that
  * already exist on disk are saved in the journal too, and put back on rollback.
  *
- * Paths: HAProxy resolves relative file names (maps, ACL files, error pages) from its working
- * directory unless the global section says `default-path config` (HAProxy >= 2.4), which makes
- * them relative to the directory of the config file. Configs managed here should use
- * `default-path config` and relative paths (e.g. `map(maps/hosts.map)`): then `haproxy -c` on the
- * staged copy checks the staged files. Absolute paths into the live directory are checked
- * against the live (old) files; the verified reload still catches a bad new file, but later.
+ * Paths: HAProxy resolves relative file names from its working directory. `default-path config`
+ * (HAProxy >= 2.4) moves some of them to the config's directory, but not all: in 2.6 pattern files
+ * (`map(...)`, `-f` ACL lists) still resolve from the working directory (checked on 2.6.12; see
+ * e2e/examples.test.ts). So HAProxy should run with `-C <config dir>` and configs should use
+ * relative paths (e.g. `map(maps/hosts.map)`): `haproxy -c` here runs with the stage dir as its
+ * working directory, which checks the staged files exactly as `-C` will load the live ones.
+ * Absolute paths into the live directory are checked against the live (old) files; the verified
+ * reload still catches a bad new file, but later.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';

@@ -111,4 +111,5 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   haproxyconfigs: configStrategy,
   configrevisions: revisionStrategy,
   events: eventStrategy,
+  leases: {},
 };
