@@ -21,7 +21,7 @@ import { request, startServer, type ServerProcess } from '../api-server/test/sup
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
 const merge = { 'content-type': 'application/merge-patch+json' };
-const OUTAGE_MS = 125_000;
+const OUTAGE_MS = Number(process.env.HQ_TEST_OUTAGE_MS ?? 125_000);
 
 let server: ServerProcess;
 let serverPort: number;
@@ -308,7 +308,22 @@ describe('hq-agent with real HAProxy', () => {
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/web-8 not applied: web-8 \(haproxy\.cfg:\d+\): .*default_backnd/);
     expect(readFileSync(haproxy.configPath, 'utf8')).toContain('# pulled');
-    agent = startAgent();
+    agent = startAgent(['--coalesce-ms', '1000']);
+  });
+
+  it('coalesces a burst of changes into one reload', async () => {
+    await until('agent back, web-8 still refused', async () => condition(await instance(), 'ConfigApplied')?.reason === 'ConfigRejected' || undefined);
+    const base = (await request(server, 'GET', `${NS}/configrevisions/web-7`)).body.spec.config.config as string;
+    for (const n of [9, 10, 11]) {
+      await request(server, 'PATCH', `${NS}/haproxyconfigs/web`, { spec: { config: `${base}# burst ${n}\n` } }, merge);
+    }
+    const before = (await haproxy.cli.showProc()).master.reloads;
+    // Three pins inside the agent's 1 s coalescing window: one pass, one apply, one reload.
+    for (const n of [9, 10, 11]) await pin(`web-${n}`);
+    await until('web-11 applied', async () => (await instance()).status?.appliedRevision === 'web-11' || undefined);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await haproxy.cli.showProc()).master.reloads).toBe(before + 1);
+    expect(readFileSync(haproxy.configPath, 'utf8')).toContain('# burst 11');
   });
 
   it('reports HAProxyRunning=False within seconds when HAProxy is killed', async () => {
