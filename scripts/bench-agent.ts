@@ -33,7 +33,7 @@
  * `<!-- bench:agent:end -->`; the rest of that file is kept as it is.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
@@ -42,16 +42,15 @@ import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DOC, hr, memory, msSince, processCpuMs, writeDocSection } from './lib/bench.ts';
 import { contentHash, createApplier } from '../agent/src/apply/pipeline.ts';
 import type { ApplyResult, DesiredConfig } from '../agent/src/apply/types.ts';
 import { currentWorker, parseShowInfo, parseShowProc } from '../agent/src/haproxy/master-cli.ts';
-import type { ProcInfo } from '../agent/src/haproxy/types.ts';
 import { startHAProxy, startHttpBackend, type HAProxyProcess, type HttpBackend } from '../agent/test/support/haproxy.ts';
 import { request as apiRequest, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
-const DOC = join(REPO, 'docs', 'benchmarks.md');
 const START_MARK = '<!-- bench:agent:start -->';
 const END_MARK = '<!-- bench:agent:end -->';
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
@@ -73,8 +72,6 @@ const USAGE = `Usage: npm run bench:agent -- [options]
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-const hr = () => process.hrtime.bigint();
-const msSince = (t0: bigint) => Number(hr() - t0) / 1e6;
 
 function quantile(values: number[], q: number): number {
   if (values.length === 0) return NaN;
@@ -93,21 +90,7 @@ function fmt(n: number, unit = ''): string {
 }
 const signed = (n: number, unit = 'ms') => `${n > -0.005 ? '+' : '−'}${fmt(Math.abs(n), unit)}`;
 
-let clockTicks: number | undefined;
-/** CPU time (user + system, ms) a process has used so far, from /proc/PID/stat. */
-function processCpuMs(pid: number): number {
-  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
-}
 
-/** VmRSS and VmHWM (peak RSS) in MiB, from /proc/PID/status. */
-function memory(pid: number): { rss: number; hwm: number } {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
-}
 
 function findOnPath(name: string): string | undefined {
   for (const d of (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/usr/sbin', '/usr/local/bin'])) {
@@ -1206,27 +1189,6 @@ function section(res: Results, m: Machine, o: Opts, date: string, totalSeconds: 
   return L.join('\n');
 }
 
-function writeDoc(body: string): void {
-  let doc: string;
-  if (existsSync(DOC)) {
-    doc = readFileSync(DOC, 'utf8');
-    const a = doc.indexOf(START_MARK);
-    const b = doc.indexOf(END_MARK);
-    if (a >= 0 && b > a) doc = doc.slice(0, a) + body + doc.slice(b + END_MARK.length);
-    else if (a >= 0 || b >= 0) throw new Error(`${DOC} has only one of the markers ${START_MARK} / ${END_MARK}: fix it by hand`);
-    else doc = doc.replace(/\n*$/, '\n\n') + body + '\n';
-  } else {
-    doc =
-      '# Benchmarks\n\n' +
-      'Measured numbers, one section per benchmark script. Each script rewrites only its own section ' +
-      '(between its `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` markers) and says in it how to ' +
-      'reproduce it, when it ran and on what machine.\n\n' +
-      body +
-      '\n';
-  }
-  mkdirSync(dirname(DOC), { recursive: true });
-  writeFileSync(DOC, doc);
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -1339,7 +1301,7 @@ async function main(): Promise<number> {
   const all = parts.size === 3;
   if (!values['no-doc'] && all) {
     const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    writeDoc(section(res, m, o, date, total));
+    writeDocSection('agent', section(res, m, o, date, total));
     out(`Wrote ${DOC}`);
   } else if (!values['no-doc']) {
     out(`Not writing ${DOC}: only some parts ran (--parts).`);

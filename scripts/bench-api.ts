@@ -19,19 +19,17 @@
  * the rest of that file (other benchmarks' sections) is kept as it is.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DOC, hr, memory, msSince, processCpuMs, writeDocSection } from './lib/bench.ts';
 import { Etcd3 } from 'etcd3';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import type { KeyValue, Storage } from '../api-server/src/storage/types.ts';
 import { startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DOC = join(REPO, 'docs', 'benchmarks.md');
 const START_MARK = '<!-- bench:api:start -->';
 const END_MARK = '<!-- bench:api:end -->';
 const BASE = '/apis/haproxyhq.io/v1alpha1';
@@ -61,18 +59,7 @@ interface Stats {
   clientCpuMs?: number;
 }
 
-const hr = () => process.hrtime.bigint();
-const msSince = (t0: bigint) => Number(hr() - t0) / 1e6;
 
-let clockTicks: number | undefined;
-/** CPU time (user + system, ms) a process has used so far, from /proc/PID/stat. */
-function processCpuMs(pid: number): number {
-  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which is in parentheses and may hold spaces): utime is 14th, stime 15th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
-}
 
 /** Run a measurement and attach the CPU each side spent per operation. */
 async function withCpu(serverPid: number, run: () => Promise<Stats>): Promise<Stats> {
@@ -615,11 +602,6 @@ function rows(api: ApiResults, floor: FloorResults, layer: FloorResults | undefi
   ];
 }
 
-function memory(pid: number): { rss: number; hwm: number } {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-}
 
 async function withServer<T>(o: Opts, extraArgs: string[], fn: (server: ServerProcess) => Promise<T>): Promise<T> {
   const server = await startServer({ args: extraArgs, env: o.env });
@@ -863,27 +845,6 @@ function section(results: BackendResult[], m: Machine, o: Opts, date: string, to
   return lines.join('\n');
 }
 
-function writeDoc(body: string): void {
-  let doc: string;
-  if (existsSync(DOC)) {
-    doc = readFileSync(DOC, 'utf8');
-    const a = doc.indexOf(START_MARK);
-    const b = doc.indexOf(END_MARK);
-    if (a >= 0 && b > a) doc = doc.slice(0, a) + body + doc.slice(b + END_MARK.length);
-    else if (a >= 0 || b >= 0) throw new Error(`${DOC} has only one of the markers ${START_MARK} / ${END_MARK}: fix it by hand`);
-    else doc = doc.replace(/\n*$/, '\n\n') + body + '\n';
-  } else {
-    doc =
-      '# Benchmarks\n\n' +
-      'Measured numbers, one section per benchmark script. Each script rewrites only its own section ' +
-      '(between its `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` markers) and says in it how to ' +
-      'reproduce it, when it ran and on what machine.\n\n' +
-      body +
-      '\n';
-  }
-  mkdirSync(dirname(DOC), { recursive: true });
-  writeFileSync(DOC, doc);
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -943,7 +904,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\nTotal: ${total.toFixed(0)} s\n`);
   if (!values['no-doc']) {
     const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    writeDoc(section(results, m, o, date, total));
+    writeDocSection('api', section(results, m, o, date, total));
     process.stdout.write(`Wrote ${DOC}\n`);
   }
 }

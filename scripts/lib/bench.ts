@@ -1,0 +1,56 @@
+/** What the benchmark scripts share: timing, /proc readings, and writing their section of docs/benchmarks.md. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DOC = join(REPO, 'docs', 'benchmarks.md');
+
+export const hr = () => process.hrtime.bigint();
+export const msSince = (t0: bigint) => Number(hr() - t0) / 1e6;
+
+let clockTicks: number | undefined;
+/** CPU time (user + system, ms) a process has used so far, from /proc/PID/stat. */
+export function processCpuMs(pid: number): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which is in parentheses and may hold spaces): utime is 14th, stime 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+}
+
+/** VmRSS and VmHWM (peak RSS) in MiB, from /proc/PID/status. */
+export function memory(pid: number): { rss: number; hwm: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+}
+
+/**
+ * Replace this script's section of docs/benchmarks.md (between `<!-- bench:NAME:start -->` and
+ * `<!-- bench:NAME:end -->`; `body` includes both markers), keeping every other section.
+ */
+export function writeDocSection(name: string, body: string): void {
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  let doc: string;
+  if (existsSync(DOC)) {
+    doc = readFileSync(DOC, 'utf8');
+    const a = doc.indexOf(start);
+    const b = doc.indexOf(end);
+    if (a >= 0 && b > a) doc = doc.slice(0, a) + body + doc.slice(b + end.length);
+    else if (a >= 0 || b >= 0) throw new Error(`${DOC} has only one of the markers ${start} / ${end}: fix it by hand`);
+    else doc = doc.replace(/\n*$/, '\n\n') + body + '\n';
+  } else {
+    doc =
+      '# Benchmarks\n\n' +
+      'Measured numbers, one section per benchmark script. Each script rewrites only its own section ' +
+      '(between its `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` markers) and says in it how to ' +
+      'reproduce it, when it ran and on what machine.\n\n' +
+      body +
+      '\n';
+  }
+  mkdirSync(dirname(DOC), { recursive: true });
+  writeFileSync(DOC, doc);
+}
