@@ -194,39 +194,35 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   const item = `${BASE}/namespaces/:namespace/:plural/:name`;
   type ItemReq = FastifyRequest<{ Params: Params; Querystring: Query }>;
 
-  const subresourceOf = (req: ItemReq) => (req.url.split('?')[0]!.endsWith('/status') ? 'status' : undefined);
+  const subresourceOf = (req: ItemReq): 'status' | undefined => (req.url.split('?')[0]!.endsWith('/status') ? 'status' : undefined);
 
-  async function getItem(req: ItemReq, reply: FastifyReply) {
+  /** Resolve and authorize an item request: its registry, namespace, name and subresource. */
+  async function itemTarget(req: ItemReq, verb: RequestAttributes['verb']) {
     const { namespace, plural, name } = req.params;
     checkNamespace(namespace);
     const r = registry(plural);
     const sub = subresourceOf(req);
     if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
-    await authorize(req, { verb: 'get', resource: plural, subresource: sub, namespace, name });
-    return send(req, reply, r, await r.get(namespace!, name!));
+    await authorize(req, { verb, resource: plural, subresource: sub, namespace, name });
+    return { r, sub, namespace: namespace!, name: name! };
+  }
+
+  async function getItem(req: ItemReq, reply: FastifyReply) {
+    const { r, namespace, name } = await itemTarget(req, 'get');
+    return send(req, reply, r, await r.get(namespace, name));
   }
 
   async function putItem(req: ItemReq, reply: FastifyReply) {
-    const { namespace, plural, name } = req.params;
-    checkNamespace(namespace);
-    const r = registry(plural);
-    const sub = subresourceOf(req);
-    if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
-    await authorize(req, { verb: 'update', resource: plural, subresource: sub, namespace, name });
+    const { r, sub, namespace, name } = await itemTarget(req, 'update');
     const opts = writeOptions(req);
-    return send(req, reply, r, await r.update(namespace!, name!, req.body, sub, opts), 200, opts);
+    return send(req, reply, r, await r.update(namespace, name, req.body, sub, opts), 200, opts);
   }
 
   async function patchItem(req: ItemReq, reply: FastifyReply) {
-    const { namespace, plural, name } = req.params;
-    checkNamespace(namespace);
-    const r = registry(plural);
-    const sub = subresourceOf(req);
-    if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
-    await authorize(req, { verb: 'patch', resource: plural, subresource: sub, namespace, name });
+    const { r, sub, namespace, name } = await itemTarget(req, 'patch');
     const type = patchType(req.headers['content-type']);
     const opts = writeOptions(req);
-    return send(req, reply, r, await r.patch(namespace!, name!, type, req.body, sub, opts), 200, opts);
+    return send(req, reply, r, await r.patch(namespace, name, type, req.body, sub, opts), 200, opts);
   }
 
   app.get<{ Params: Params; Querystring: Query }>(item, getItem);
