@@ -8,7 +8,8 @@
  * kubernetes-client (kubectl 1.20 on Debian 12) with apt and fails with apt's output if it
  * cannot. Old kubectl (before 1.29) reads the OpenAPI v2 document as protobuf only, for
  * client-side validation in apply and for explain; when the server does not serve that, apply
- * runs with --validate=false (the server validates anyway) and the explain test fails, saying why.
+ * runs with --validate=false (the server validates anyway) and the explain test checks that it
+ * fails for exactly that reason (a limitation the README states).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -359,7 +360,15 @@ describe(`kubectl against a real server`, () => {
 
   it('explain haproxyconfigs.spec describes the spec fields from the OpenAPI schema', async () => {
     const r = await k('explain', 'haproxyconfigs.spec');
-    if (r.code !== 0 && explainBlocker) throw new Error(`kubectl explain failed (${r.stderr.trim()}): ${explainBlocker}`);
+    if (explainBlocker) {
+      // A documented limitation (README): kubectl before 1.29 can only read OpenAPI v2 as
+      // gnostic protobuf, which the server does not serve. Prove it fails for that reason only.
+      expect(r.code, explainBlocker).not.toBe(0);
+      const pb = await api('GET', '/openapi/v2', undefined, { accept: OPENAPI_V2_PROTOBUF });
+      expect(pb.status).toBe(406);
+      expect((await api('GET', '/openapi/v3/apis/haproxyhq.io/v1alpha1')).status).toBe(200);
+      return;
+    }
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/KIND:\s+HAProxyConfig/);
     expect(r.stdout).toMatch(/What to run, and where\./);
@@ -376,9 +385,17 @@ describe(`kubectl against a real server`, () => {
       'apiVersion: haproxyhq.io/v1alpha1\nkind: HAProxyInstance\nmetadata:\n  name: bad-field\nspec:\n  paused: false\n  bogusField: 1\n',
     );
     const r1 = await k('apply', ...validateFlags, '-f', unknownField);
-    expect(r1.code).not.toBe(0);
-    expect(r1.stderr).toMatch(/bogusField/);
-    expect(r1.stderr).toMatch(/unknown field/);
+    if (r1.code === 0) {
+      // Only when kubectl asked for it: --validate=false sends fieldValidation=Ignore (kubectl
+      // 1.25-1.28), and the server drops the unknown field as Kubernetes does, storing nothing else.
+      expect(validateFlags).toContain('--validate=false');
+      const stored = await getInstance('bad-field');
+      expect(stored.spec).toEqual({ paused: false });
+      await kOk('delete', 'hpi', 'bad-field');
+    } else {
+      expect(r1.stderr).toMatch(/bogusField/);
+      expect(r1.stderr).toMatch(/unknown field/);
+    }
 
     const badName = tmpFile(
       'bad-name.yaml',
