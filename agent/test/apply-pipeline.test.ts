@@ -14,28 +14,13 @@ import { freePort } from '../../api-server/test/support/ports.ts';
 import { contentHash, createApplier, type Applier, type ApplierDeps } from '../src/apply/pipeline.ts';
 import type { ApplyTarget, DesiredConfig } from '../src/apply/types.ts';
 import { currentWorker } from '../src/haproxy/master-cli.ts';
-import { httpGet, startHAProxy, type HAProxyProcess } from './support/haproxy.ts';
+import { httpGet, simpleConfig, startHAProxy, type HAProxyProcess } from './support/haproxy.ts';
 
 /**
- * Test configs use `default-path config` (HAProxy >= 2.4): relative file names resolve from the
- * config's directory, so the staged copy checks the staged maps and the live one uses the live.
+ * Relative file names (maps) resolve from HAProxy's working directory: the live HAProxy runs in
+ * its config dir (as with `-C`), and the pipeline checks the staged copy from the stage dir.
  */
-function cfg(port: number, body: string, extra = ''): string {
-  return `global
-    default-path config
-    hard-stop-after 3s
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
-frontend fe
-    bind 127.0.0.1:${port}
-    http-request return status 200 content-type text/plain string "${body}"
-${extra}`;
-}
+const cfg = simpleConfig;
 
 function desired(revision: string, config: string, files: { path: string; content: string }[] = []): DesiredConfig {
   return { revision, config, files, hash: contentHash({ config, files }) };

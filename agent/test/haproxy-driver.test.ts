@@ -8,22 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../api-server/test/support/ports.ts';
 import { checkConfig, haproxyVersion } from '../src/haproxy/check.ts';
 import { createMasterCli, currentWorker, MasterCliError } from '../src/haproxy/master-cli.ts';
-import { haproxyBin, httpGet, startHAProxy, type HAProxyProcess } from './support/haproxy.ts';
+import { haproxyBin, httpGet, simpleConfig, startHAProxy, type HAProxyProcess } from './support/haproxy.ts';
 
-const cfg = (port: number, body: string, extra = '') => `global
-    default-path config
-    hard-stop-after 3s
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
-frontend fe
-    bind 127.0.0.1:${port}
-    http-request return status 200 content-type text/plain string "${body}"
-${extra}`;
+const cfg = simpleConfig;
 
 describe('master CLI against real HAProxy', () => {
   let h: HAProxyProcess;

@@ -372,3 +372,23 @@ export function httpGet(port: number, path = '/', headers: Record<string, string
     req.end();
   });
 }
+
+/**
+ * A minimal config: one frontend answering `body` itself (no backend needed). HAProxy runs with
+ * its temp dir as working directory, like `-C <config dir>`, so relative map paths in `extra`
+ * resolve from there (on 2.6, `default-path config` does not cover pattern files).
+ */
+export const simpleConfig = (port: number, body: string, extra = '') => `global
+    default-path config
+    hard-stop-after 3s
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe
+    bind 127.0.0.1:${port}
+    http-request return status 200 content-type text/plain string "${body}"
+${extra}`;
