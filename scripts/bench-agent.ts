@@ -35,7 +35,6 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -48,6 +47,7 @@ import type { ApplyResult, DesiredConfig } from '../agent/src/apply/types.ts';
 import { currentWorker, parseShowInfo, parseShowProc } from '../agent/src/haproxy/master-cli.ts';
 import { startHAProxy, startHttpBackend, type HAProxyProcess, type HttpBackend } from '../agent/test/support/haproxy.ts';
 import { request as apiRequest, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
+import { openWatch } from '../api-server/test/support/watch.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -646,42 +646,17 @@ interface IdlePart {
 
 /** Watch one object of a collection (instance or lease); counts its writes (ADDED/MODIFIED) and their bytes. */
 async function watchInstance(server: ServerProcess, name: string, rv: string, plural = 'haproxyinstances'): Promise<{ stop(): { modified: number; bytes: number } }> {
-  const url = new URL(`${server.url}${NS}/${plural}?watch=true&fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}&resourceVersion=${rv}`);
-  let modified = 0;
-  let bytes = 0;
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca: server.ca, headers: { authorization: `Bearer ${server.token}`, accept: 'application/json' } }, (res) => {
-      if (res.statusCode !== 200) {
-        reject(new Error(`watch answered ${res.statusCode}`));
-        return;
-      }
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (!line.trim()) continue;
-          const ev = JSON.parse(line) as { type: string; object: unknown };
-          if (ev.type === 'MODIFIED' || (ev.type === 'ADDED' && plural !== 'haproxyinstances')) {
-            modified++;
-            bytes += Buffer.byteLength(JSON.stringify(ev.object));
-          }
-        }
-      });
-      res.on('error', () => undefined);
-      resolve({
-        stop: () => {
-          req.destroy();
-          return { modified, bytes };
-        },
-      });
-    });
-    req.on('error', (err) => reject(err));
-    req.end();
-  });
+  const path = `${NS}/${plural}?watch=true&fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}&resourceVersion=${rv}`;
+  const w = await openWatch(server.url, path, server.token, server.ca);
+  if (w.status !== 200) throw new Error(`watch answered ${w.status}`);
+  return {
+    stop: () => {
+      w.close();
+      // An instance's ADDED is its registration, not a write during the window; a lease's is its first renewal.
+      const writes = w.events.filter((e) => e.type === 'MODIFIED' || (e.type === 'ADDED' && plural !== 'haproxyinstances'));
+      return { modified: writes.length, bytes: writes.reduce((n, e) => n + Buffer.byteLength(JSON.stringify(e.object)), 0) };
+    },
+  };
 }
 
 async function api(server: ServerProcess, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {

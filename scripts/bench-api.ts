@@ -616,18 +616,22 @@ async function withServer<T>(o: Opts, extraArgs: string[], fn: (server: ServerPr
   }
 }
 
-async function benchEmbedded(o: Opts, log: (s: string) => void): Promise<BackendResult> {
-  const t0 = hr();
-  log('embedded (SQLite): starting the API server');
-  const { api, mem } = await withServer(o, [], async (server) => {
+/** The API phases through a real server started with `args`, and the server's memory after them. */
+function apiThroughServer(o: Opts, args: string[], log: (s: string) => void): Promise<{ api: ApiResults; mem: { rss: number; hwm: number } }> {
+  return withServer(o, args, async (server) => {
     const client = new Api(server, o.concurrency);
     try {
-      const api = await benchApi(client, o, log);
-      return { api, mem: memory(server.child.pid!) };
+      return { api: await benchApi(client, o, log), mem: memory(server.child.pid!) };
     } finally {
       client.close();
     }
   });
+}
+
+async function benchEmbedded(o: Opts, log: (s: string) => void): Promise<BackendResult> {
+  const t0 = hr();
+  log('embedded (SQLite): starting the API server');
+  const { api, mem } = await apiThroughServer(o, [], log);
   log('  floor: openSqliteStorage in this process (synchronous=FULL, WAL)');
   const dir = mkdtempSync(join(tmpdir(), 'hq-bench-sqlite-'));
   const storage = openSqliteStorage({ path: join(dir, 'store.db') });
@@ -662,16 +666,8 @@ async function benchEtcd(o: Opts, log: (s: string) => void): Promise<BackendResu
   const endpoint = etcd.endpoints[0]!;
   const etcdFs = filesystemOf(etcd.dataDirs[0]!);
   try {
-    log(`etcd: starting the API server on ${endpoint}`);
-    const { api, mem } = await withServer(o, ['--storage', 'etcd', '--etcd-endpoints', endpoint, '--etcd-prefix', '/bench-api'], async (server) => {
-      const client = new Api(server, o.concurrency);
-      try {
-        const api = await benchApi(client, o, log);
-        return { api, mem: memory(server.child.pid!) };
-      } finally {
-        client.close();
-      }
-    });
+    log(`etcd: starting the API server on etcd at ${endpoint}`);
+    const { api, mem } = await apiThroughServer(o, ['--storage', 'etcd', '--etcd-endpoints', endpoint, '--etcd-prefix', '/bench-api'], log);
     log('  floor: etcd3 client straight to etcd (compare + put transactions)');
     const raw = new Etcd3({ hosts: endpoint });
     let floor: FloorResults;
