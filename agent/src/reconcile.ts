@@ -10,6 +10,7 @@
  */
 import { HAPROXY_NAME, revisionName, type ConfigRevision, type HAProxyInstance, type HAProxyInstanceStatus } from '@haproxyhq/schemas';
 import type { ApplyResult, DesiredConfig } from './apply/types.ts';
+import { desiredFor } from './desired.ts';
 import { ApiError, type HQClient } from './client.ts';
 import { unifiedDiff, type FileSet, type FileWatcher } from './drift.ts';
 import type { MasterCli, ProcInfo } from './haproxy/types.ts';
@@ -283,16 +284,16 @@ export class Reconciler {
         const revision = await this.resolve(want);
         if (!revision) observed.revisionMissing = want;
         else {
-          const desired: DesiredConfig = {
-            revision: want,
-            hash: revision.spec.contentHash,
-            config: revision.spec.config.config,
-            files: revision.spec.config.files?.map((f) => ({ path: f.path, content: f.content })) ?? [],
-          };
+          const resolved = desiredFor(revision, instance);
+          if ('rejected' in resolved) {
+            if (this.lastApply?.error?.message !== resolved.rejected.error?.message) await this.event(resolved.rejected);
+            this.lastApply = resolved.rejected;
+          }
+          const desired = 'desired' in resolved ? resolved.desired : undefined;
           // A local edit alone (the desired revision is the one applied) is overwritten only
           // under --on-drift=revert; a new desired revision always wins over local edits.
-          const onlyDrift = drifted && applied.hash === desired.hash;
-          if (desired.hash !== this.failedHash && !(onlyDrift && this.o.onDrift !== 'revert')) {
+          const onlyDrift = drifted && applied.hash === desired?.hash;
+          if (desired && desired.hash !== this.failedHash && !(onlyDrift && this.o.onDrift !== 'revert')) {
             const result = await this.applier.apply(desired);
             this.lastApply = result;
             this.failedHash = result.outcome === 'applied' || result.outcome === 'unchanged' ? undefined : desired.hash;
@@ -320,7 +321,8 @@ export class Reconciler {
     let diff = '';
     try {
       const rev = await this.resolve(applied.revision);
-      if (rev && local) diff = unifiedDiff({ config: rev.spec.config.config, files: rev.spec.config.files ?? [] }, local);
+      const resolved = rev && this.instance ? desiredFor(rev, this.instance) : undefined;
+      if (resolved && 'desired' in resolved && local) diff = unifiedDiff(resolved.desired, local);
     } catch {
       // API unreachable and revision not cached: report without the diff.
     }
@@ -354,6 +356,9 @@ export class Reconciler {
     if (!from) throw new Error('nothing to push to: this instance has not run a revision of any HAProxyConfig yet');
     const rev = await this.resolve(from);
     if (!rev) throw new Error(`ConfigRevision ${from} no longer exists: cannot tell which HAProxyConfig to push to`);
+    if (rev.spec.config.template) {
+      throw new Error(`HAProxyConfig ${rev.spec.configName} is a template: pushing this host's rendered files would replace it for every instance; edit the template instead`);
+    }
     const local = await this.applier.readLocal();
     if (!local) throw new Error('the managed config file is missing: nothing to push');
     const check = await this.local.check();

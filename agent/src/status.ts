@@ -44,8 +44,10 @@ function conditions(o: Observed): ConditionInput[] {
   } else if (o.revisionMissing) {
     applied = { type: 'ConfigApplied', status: 'False', reason: 'RevisionNotFound', message: `ConfigRevision ${o.revisionMissing} does not exist` };
   } else if (r && r.outcome !== 'applied' && r.outcome !== 'unchanged') {
-    const reason = { rejected: 'ConfigRejected', 'rolled-back': 'RolledBack', failed: 'ApplyFailed' }[r.outcome];
-    const where = r.error?.line ? ` (${r.error.file ?? 'haproxy.cfg'}:${r.error.line})` : '';
+    const render = r.error?.stage === 'render';
+    const reason = render ? 'RenderFailed' : { rejected: 'ConfigRejected', 'rolled-back': 'RolledBack', failed: 'ApplyFailed' }[r.outcome];
+    // A template error's message already starts with file:line:column.
+    const where = r.error?.line && !render ? ` (${r.error.file ?? 'haproxy.cfg'}:${r.error.line})` : '';
     applied = { type: 'ConfigApplied', status: 'False', reason, message: `${r.revision}${where}: ${r.error?.message ?? r.outcome}` };
   } else if (o.applied) {
     applied = { type: 'ConfigApplied', status: 'True', reason: 'Applied', message: `running ${o.applied.revision}` };

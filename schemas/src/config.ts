@@ -1,6 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ConditionSchema, LabelSelectorSchema, ObjectMetaSchema } from './meta.ts';
 
+/** ConfigRevisions kept per config when spec.revisionHistoryLimit is unset (as Deployments keep 10). */
+export const DEFAULT_REVISION_HISTORY_LIMIT = 10;
+
 /** Largest haproxy.cfg text accepted (the whole object is capped by the server too). */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
@@ -54,6 +57,19 @@ export const HAProxyConfigSpecSchema = Type.Object(
     instanceSelector: Type.Optional(LabelSelectorSchema),
     strategy: Type.Optional(RolloutStrategySchema),
     paused: Type.Optional(Type.Boolean({ description: 'When true, the rollout of new revisions is paused.' })),
+    template: Type.Optional(
+      Type.Boolean({
+        description:
+          'When true, {{ name }}, {{ namespace }}, {{ labels.KEY }} and {{ values.KEY }} (optionally | default "x") in config and files are filled per instance.',
+      }),
+    ),
+    revisionHistoryLimit: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1000,
+        description: 'Old ConfigRevisions to keep besides the latest and any an instance still runs (default 10).',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'What to run, and where.' },
 );
@@ -66,7 +82,22 @@ export const HAProxyConfigStatusSchema = Type.Object(
     updated: Type.Optional(Type.Integer({ description: 'Instances told to run the latest revision.' })),
     ready: Type.Optional(Type.Integer({ description: 'Instances running the latest revision and Ready.' })),
     failed: Type.Optional(Type.Integer({ description: 'Instances that failed to apply the latest revision.' })),
-    conditions: Type.Optional(Type.Array(ConditionSchema, { maxItems: 32 })),
+    pausedInstances: Type.Optional(Type.Integer({ description: 'Matched instances skipped because their spec.paused is true.' })),
+    conflicts: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            instance: Type.String({ description: 'Instance matched by more than one config.' }),
+            configs: Type.Array(Type.String(), { maxItems: 64, description: 'Every config whose selector matches it.' }),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 100, description: 'Instances this config shares with another config; the controller leaves them alone.' },
+      ),
+    ),
+    conditions: Type.Optional(
+      Type.Array(ConditionSchema, { maxItems: 32, description: 'Progressing, Complete, Halted and Conflict.' }),
+    ),
   },
   { additionalProperties: false, description: 'Rollout progress, written by the rollout controller.' },
 );

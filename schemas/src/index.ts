@@ -2,6 +2,7 @@ export * from './meta.ts';
 export * from './instance.ts';
 export * from './config.ts';
 export * from './revision.ts';
+export * from './template.ts';
 export * from './event.ts';
 export * from './lease.ts';
 export * from './resources.ts';

@@ -1,6 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ConditionSchema, ObjectMetaSchema } from './meta.ts';
 
+/** Annotation the rollout controller sets with spec.configRevision: when it did (its health deadline runs from here). */
+export const REVISION_SET_AT_ANNOTATION = 'haproxyhq.io/revision-set-at';
+
 /**
  * The characters HAProxy allows in proxy and server names. Enforced because these names go into
  * runtime API commands, where ';' separates commands and spaces separate arguments.
@@ -44,6 +47,12 @@ export const HAProxyInstanceSpecSchema = Type.Object(
     ),
     paused: Type.Optional(
       Type.Boolean({ description: 'When true, rollouts skip this instance and it keeps its current revision.' }),
+    ),
+    values: Type.Optional(
+      Type.Record(Type.String({ maxLength: 253 }), Type.String({ maxLength: 4096 }), {
+        maxProperties: 64,
+        description: 'Per-instance values for templated configs: {{ values.KEY }}.',
+      }),
     ),
     servers: Type.Optional(
       Type.Array(ServerStateSchema, {

@@ -30,7 +30,7 @@ export interface ApplyResult {
   revision: string;
   hash: string;
   /** Where it went wrong, with HAProxy's own message and line when it has one. */
-  error?: ConfigError & { stage: 'stage' | 'check' | 'write' | 'reload' | 'verify' | 'rollback' };
+  error?: ConfigError & { stage: 'render' | 'stage' | 'check' | 'write' | 'reload' | 'verify' | 'rollback' };
   /** show proc after the last reload the pipeline did. */
   proc?: ProcInfo;
   timings: {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import {
   API_VERSION,
   CONFIG_LABEL,
+  checkTemplate,
   contentHashInput,
   revisionName,
   type HAProxyConfigSpec,
@@ -45,6 +46,10 @@ export const configStrategy: ResourceStrategy = {
     });
     if (spec?.config !== undefined && spec.config.includes('\0')) {
       causes.push({ reason: 'FieldValueInvalid', field: 'spec.config', message: 'must not contain NUL bytes' });
+    }
+    // Templates are checked at apply time, so a typo is a 422 here and not a failed rollout later.
+    if (spec?.config !== undefined) {
+      for (const { field, error } of checkTemplate(spec)) causes.push({ reason: 'FieldValueInvalid', field, message: error.message });
     }
     return causes;
   },
