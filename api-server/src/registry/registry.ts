@@ -522,7 +522,11 @@ export class ResourceRegistry {
   async watch(namespace: string | undefined, q: WatchQuery, sink: WatchSink): Promise<Watch> {
     const labels = parseLabelSelector(q.labelSelector);
     const fields = parseFieldSelector(q.fieldSelector);
-    const prefix = this.prefix(namespace);
+    // An agent watches one object (metadata.name=X): watch its key, not the whole namespace, so
+    // ten thousand agents don't each decode every other agent's writes.
+    const pinned = pinnedName(fields);
+    const onlyKey = pinned !== undefined && namespace !== undefined ? this.key(namespace, pinned) : undefined;
+    const prefix = onlyKey ?? this.prefix(namespace);
     let from: number;
     let stopped = false;
     let lastRevision = 0;
@@ -550,6 +554,8 @@ export class ResourceRegistry {
     const onEvent = (e: StorageEvent) => {
       if (stopped) return;
       lastRevision = e.kv.modRevision;
+      // The key is also a prefix of longer names (edge-1 of edge-10).
+      if (onlyKey !== undefined && e.kv.key !== onlyKey) return;
       const obj = this.decode(e.kv);
       const prev = e.prevKv ? this.decode(e.prevKv) : undefined;
       const now = e.type === 'put' && this.matches(obj, labels, fields);

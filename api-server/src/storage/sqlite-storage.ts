@@ -104,6 +104,10 @@ class SqliteStorage implements Storage {
   private readonly db: DatabaseSync;
   private readonly historyRevisions: number;
   private readonly watchers = new Set<Watcher>();
+  /** Watchers by prefix, and the prefix lengths in use: an event finds its watchers without a scan. */
+  private readonly byPrefix = new Map<string, Set<Watcher>>();
+  private readonly prefixLengths = new Map<number, number>();
+  private progressTimer: NodeJS.Timeout | undefined;
   private revision: number;
   private compacted: number;
   private closed = false;
@@ -258,18 +262,45 @@ class SqliteStorage implements Storage {
     return results;
   }
 
+  /**
+   * Deliver a committed write's events. Each event goes only to the watchers whose prefix it falls
+   * under (looked up per prefix length in use, not by scanning every watcher: with ten thousand
+   * agents each watching its own key, a scan per write is 10^8 comparisons per rollout).
+   * Everyone else learns of the new revision through a progress call at most every 100 ms.
+   */
   private notify(events: WatchEvent[]): void {
-    for (const w of this.watchers) {
-      if (w.closed) continue;
-      let delivered = false;
-      for (const e of events) {
-        if (e.kv.key >= w.prefix && e.kv.key < w.end) {
-          w.handlers.onEvent(e);
-          delivered = true;
-        }
+    for (const e of events) {
+      const key = e.kv.key;
+      for (const length of this.prefixLengths.keys()) {
+        if (length > key.length) continue;
+        const set = this.byPrefix.get(key.slice(0, length));
+        if (!set) continue;
+        for (const w of set) if (!w.closed) w.handlers.onEvent(e);
       }
-      if (!delivered) w.handlers.onProgress?.(this.revision);
     }
+    this.progressTimer ??= setTimeout(() => {
+      this.progressTimer = undefined;
+      // Notify is synchronous with the commit: every event up to this.revision was delivered.
+      for (const w of this.watchers) if (!w.closed) w.handlers.onProgress?.(this.revision);
+    }, 100);
+  }
+
+  private index(w: Watcher): void {
+    this.watchers.add(w);
+    let set = this.byPrefix.get(w.prefix);
+    if (!set) this.byPrefix.set(w.prefix, (set = new Set()));
+    set.add(w);
+    this.prefixLengths.set(w.prefix.length, (this.prefixLengths.get(w.prefix.length) ?? 0) + 1);
+  }
+
+  private unindex(w: Watcher): void {
+    if (!this.watchers.delete(w)) return;
+    const set = this.byPrefix.get(w.prefix)!;
+    set.delete(w);
+    if (set.size === 0) this.byPrefix.delete(w.prefix);
+    const n = this.prefixLengths.get(w.prefix.length)! - 1;
+    if (n === 0) this.prefixLengths.delete(w.prefix.length);
+    else this.prefixLengths.set(w.prefix.length, n);
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
@@ -278,7 +309,7 @@ class SqliteStorage implements Storage {
     const watcher: Watcher = { prefix, end: prefixEnd(prefix), handlers, closed: false };
     // Catch up and register in the same synchronous turn: no write can fall in between.
     const rows = this.stmt.since!.all(fromRevision, prefix, watcher.end) as unknown as Row[];
-    this.watchers.add(watcher);
+    this.index(watcher);
     for (const row of rows) {
       if (watcher.closed) break;
       handlers.onEvent(this.rowToEvent(row));
@@ -286,7 +317,7 @@ class SqliteStorage implements Storage {
     const watch: Watch = {
       close: () => {
         watcher.closed = true;
-        this.watchers.delete(watcher);
+        this.unindex(watcher);
       },
     };
     return watch;
@@ -339,6 +370,9 @@ class SqliteStorage implements Storage {
       w.handlers.onError(new StorageUnavailableError('the embedded store was closed'));
     }
     this.watchers.clear();
+    this.byPrefix.clear();
+    this.prefixLengths.clear();
+    clearTimeout(this.progressTimer);
     this.db.close();
   }
 }
