@@ -16,6 +16,9 @@ export interface ServerConfig {
   tlsKeyFile?: string;
   tlsCaFile?: string;
   tlsSans: string[];
+  /** Run the controllers (rollout) under leader election. */
+  controllers: boolean;
+  leaderLeaseSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -36,6 +39,10 @@ const USAGE = `Usage: hq-api-server [options]
   --tls-key-file FILE       its private key (HQ_TLS_KEY_FILE)
   --tls-ca-file FILE        CA to put in the kubeconfig for a given certificate (HQ_TLS_CA_FILE)
   --tls-san NAMES           extra comma-separated names/IPs for the generated certificate (HQ_TLS_SAN)
+  --controllers true|false  run the rollout controller when this replica is the elected leader
+                            (HQ_CONTROLLERS, default true)
+  --leader-lease-seconds S  leader election: a standby takes over S seconds after the leader's
+                            last renewal (HQ_LEADER_LEASE_SECONDS, default 15; renewals every S/7.5)
 `;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
@@ -57,6 +64,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'tls-key-file': { type: 'string' },
         'tls-ca-file': { type: 'string' },
         'tls-san': { type: 'string' },
+        controllers: { type: 'string' },
+        'leader-lease-seconds': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -85,7 +94,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   if (!Number.isInteger(compaction) || compaction < 1) throw new ConfigError('--compaction-interval must be a whole number of seconds, at least 1');
   const eventTtl = Number(values['event-ttl'] ?? env.HQ_EVENT_TTL ?? 3600);
   if (!Number.isInteger(eventTtl) || eventTtl < 60) throw new ConfigError('--event-ttl must be a whole number of seconds, at least 60');
+  const controllers = values.controllers ?? env.HQ_CONTROLLERS ?? 'true';
+  if (controllers !== 'true' && controllers !== 'false') throw new ConfigError(`--controllers ${JSON.stringify(controllers)}: expected true or false`);
+  const lease = Number(values['leader-lease-seconds'] ?? env.HQ_LEADER_LEASE_SECONDS ?? 15);
+  if (!Number.isInteger(lease) || lease < 2 || lease > 300) throw new ConfigError('--leader-lease-seconds must be a whole number of seconds from 2 to 300');
   return {
+    controllers: controllers === 'true',
+    leaderLeaseSeconds: lease,
     host: m[1]!.replace(/^\[|\]$/g, ''),
     port: Number(m[2]),
     dataDir: values['data-dir'] ?? env.HQ_DATA_DIR ?? '.hq',

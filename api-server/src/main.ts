@@ -7,6 +7,7 @@ import { ConfigError, USAGE, parseConfig, type ServerConfig } from './config.ts'
 import { kubeconfigPath, readOwnKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { defaultSans, ensureTls } from './tls.ts';
 import { startEventTtl } from './registry/event-ttl.ts';
+import { startControllers } from './controllers/index.ts';
 import type { ResourceRegistry } from './registry/registry.ts';
 import { startCompactor } from './storage/compactor.ts';
 import { openSqliteStorage } from './storage/sqlite-storage.ts';
@@ -73,6 +74,13 @@ async function main(): Promise<void> {
     intervalMs: Math.min(config.eventTtlSeconds * 1000, 5 * 60 * 1000),
     onError: (err) => app.log.warn({ err }, 'event TTL sweep failed; will retry'),
   });
+  const controllers = config.controllers
+    ? startControllers({
+        registries: app.getDecorator<Map<string, ResourceRegistry>>('registries'),
+        leaseSeconds: config.leaderLeaseSeconds,
+        log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
+      })
+    : undefined;
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -103,6 +111,7 @@ async function main(): Promise<void> {
     force.unref();
     compactor?.stop();
     eventTtl.stop();
+    await controllers?.stop();
     await app.close();
     await storage.close();
     process.exit(0);

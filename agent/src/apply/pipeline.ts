@@ -593,6 +593,9 @@ export function createApplier(target: ApplyTarget, deps: ApplierDeps = {}): Appl
     if (manifest && manifest.hash === desired.hash && (await diskHash(desired.files.map((f) => f.path))) === desired.hash) {
       const probe = await probeOnce(2_000);
       if (probe.ok && probe.proc && currentWorker(probe.proc)) {
+        // Same bytes under a new revision name (an undo to identical content): record the name,
+        // so the status says which revision runs, without touching HAProxy.
+        if (manifest.revision !== desired.revision) await writeManifest({ ...manifest, revision: desired.revision });
         return done({ outcome: 'unchanged', proc: probe.proc, ...extra });
       }
       return fail(

@@ -386,6 +386,48 @@ export class ResourceRegistry {
     return this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts);
   }
 
+  /**
+   * Controllers' bulk write: replace the spec/metadata of many objects at once, each guarded by
+   * the resourceVersion it was read at. Written in transactions of `chunk` ops (etcd's default
+   * --max-txn-ops is 128), so ten thousand instances cost a hundred commits, not ten thousand.
+   * A chunk that loses a race is retried object by object; objects that still conflict are
+   * returned by name for the caller to re-read. Nothing here skips validation.
+   */
+  async updateMany(namespace: string, items: { old: ApiObject; proposed: ApiObject }[], chunk = 100): Promise<{ written: ApiObject[]; conflicts: string[] }> {
+    const written: ApiObject[] = [];
+    const conflicts: string[] = [];
+    const prepared: { name: string; next: ApiObject; op: WriteOp }[] = [];
+    for (const { old, proposed } of items) {
+      const name = old.metadata.name!;
+      if (this.descriptor.specImmutable && !deepEqual(proposed.spec, old.spec)) {
+        throw invalid(this.descriptor.kind, GROUP, name, [{ reason: 'FieldValueInvalid', field: 'spec', message: 'field is immutable' }]);
+      }
+      const next = this.validate(this.merge(this.checkEnvelope(proposed, namespace, name), old, undefined), old);
+      if (deepEqual(next, old)) continue;
+      const op: WriteOp = { type: 'update', key: this.key(namespace, name), value: this.encode(next), expectedModRevision: Number(old.metadata.resourceVersion) };
+      prepared.push({ name, next, op });
+    }
+    for (let i = 0; i < prepared.length; i += chunk) {
+      const batch = prepared.slice(i, i + chunk);
+      try {
+        const kvs = await this.storage.txn(batch.map((b) => b.op));
+        for (const kv of kvs) written.push(this.decode(kv));
+      } catch (err) {
+        if (!(err instanceof RevisionMismatchError || err instanceof KeyNotFoundError)) throw this.storageError(err, batch[0]!.name);
+        for (const b of batch) {
+          try {
+            const [kv] = await this.storage.txn([b.op]);
+            written.push(this.decode(kv!));
+          } catch (e) {
+            if (e instanceof RevisionMismatchError || e instanceof KeyNotFoundError) conflicts.push(b.name);
+            else throw this.storageError(e, b.name);
+          }
+        }
+      }
+    }
+    return { written, conflicts };
+  }
+
   async patch(
     namespace: string,
     name: string,
