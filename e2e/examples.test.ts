@@ -10,19 +10,33 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
+import { renderConfig } from '@haproxyhq/schemas';
 import { checkConfig } from '../agent/src/haproxy/check.ts';
 import { haproxyBin } from '../agent/test/support/haproxy.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'manifests', 'examples');
 
 describe('example manifests', () => {
-  const configs = readdirSync(dir)
+  const docs = readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
-    .flatMap((f) => loadAll(readFileSync(join(dir, f), 'utf8')).map((doc) => ({ file: f, doc: doc as any })))
-    .filter(({ doc }) => doc?.kind === 'HAProxyConfig');
+    .flatMap((f) => loadAll(readFileSync(join(dir, f), 'utf8')).map((doc) => ({ file: f, doc: doc as any })));
+  const instances = docs.filter(({ doc }) => doc?.kind === 'HAProxyInstance').map(({ doc }) => doc);
+  // A templated config is checked as each example instance would get it.
+  const configs = docs
+    .filter(({ doc }) => doc?.kind === 'HAProxyConfig')
+    .flatMap(({ file, doc }) =>
+      doc.spec.template
+        ? instances.map((i) => ({ file: `${file} for ${i.metadata.name}`, doc: { ...doc, spec: { ...doc.spec, ...renderConfig(doc.spec, i) } } }))
+        : [{ file, doc }],
+    );
 
   it('include at least one HAProxyConfig', () => {
     expect(configs.length).toBeGreaterThan(0);
+  });
+
+  it('give each example instance its own listening address (two agents can run on one host)', () => {
+    const binds = configs.map(({ doc }) => /bind (\S+)/.exec(doc.spec.config)?.[1]);
+    expect(new Set(binds).size).toBe(binds.length);
   });
 
   for (const { file, doc } of configs) {

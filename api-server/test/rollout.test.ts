@@ -209,6 +209,17 @@ describe('rollout controller', () => {
     });
     expect(condition(c, 'Halted').message).toContain('t2: haproxy.cfg:2:21: instance "t2" has no label "region" and the placeholder has no | default');
     expect((await targets('tmpl')).t2).toBe(null);
+    // Per-instance result, as hqctl get -o rendered shows it.
+    const ok = await call('GET', `${ns('haproxyinstances', 'tmpl')}/t1/rendered?revision=web-1`);
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body).toMatchObject({ kind: 'RenderedConfig', revision: 'web-1', template: true, config: 'global\n    # t1 in eu\n' });
+    expect(ok.body.contentHash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const bad = await call('GET', `${ns('haproxyinstances', 'tmpl')}/t2/rendered?revision=web-1`);
+    expect(bad.status).toBe(422);
+    expect(bad.body.details.causes[0]).toMatchObject({ field: 'spec.config', message: expect.stringContaining('has no label "region"') });
+    const none = await call('GET', `${ns('haproxyinstances', 'tmpl')}/t2/rendered`);
+    expect(none.status).toBe(400);
+    expect(none.body.message).toContain('has no spec.configRevision yet');
   });
 
   it('keeps revisionHistoryLimit old revisions, plus the latest and any an instance runs', async () => {

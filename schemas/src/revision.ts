@@ -40,3 +40,26 @@ export function contentHashInput(spec: { config: string; files?: { path: string;
   const files = [...(spec.files ?? [])].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return JSON.stringify([spec.config, files.map((f) => [f.path, f.content])]);
 }
+
+/**
+ * What one instance runs from one revision: the config and files after templates are filled
+ * (GET .../haproxyinstances/NAME/rendered[?revision=R]). `contentHash` is of these rendered bytes,
+ * the hash the agent reports as status.appliedHash once it runs them.
+ */
+export const RenderedConfigSchema = Type.Object(
+  {
+    apiVersion: Type.String({ description: 'haproxyhq.io/v1alpha1' }),
+    kind: Type.Literal('RenderedConfig'),
+    metadata: Type.Object(
+      { name: Type.String({ description: 'The instance.' }), namespace: Type.String() },
+      { additionalProperties: false },
+    ),
+    revision: Type.String({ description: 'The ConfigRevision rendered.' }),
+    template: Type.Boolean({ description: 'Whether the revision is a template (else the text is as stored).' }),
+    contentHash: Type.String({ description: 'sha256 of the rendered config and files, as "sha256:<hex>".' }),
+    config: Type.String({ description: 'haproxy.cfg as this instance gets it.' }),
+    files: Type.Array(Type.Object({ path: Type.String(), content: Type.String() }, { additionalProperties: false })),
+  },
+  { additionalProperties: false, description: 'A ConfigRevision rendered for one instance.' },
+);
+export type RenderedConfig = Static<typeof RenderedConfigSchema>;

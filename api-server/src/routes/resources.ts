@@ -3,9 +3,19 @@
  * verbs): list/watch, create, get, update, patch, delete, and the /status subresource.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GROUP, VERSION } from '@haproxyhq/schemas';
+import {
+  API_VERSION,
+  GROUP,
+  TemplateError,
+  VERSION,
+  renderConfig,
+  type ConfigRevision,
+  type HAProxyInstance,
+  type RenderedConfig,
+} from '@haproxyhq/schemas';
 import type { Authorizer, RequestAttributes, UserInfo } from '../auth.ts';
-import { badRequest, forbidden, methodNotAllowed, pathNotFound, statusFor, unsupportedMediaType } from '../errors.ts';
+import { badRequest, forbidden, invalid, methodNotAllowed, pathNotFound, statusFor, unsupportedMediaType } from '../errors.ts';
+import { contentHash } from '../registry/strategies.ts';
 import type { ApiObject, ResourceRegistry, WatchEventType, WriteOptions } from '../registry/registry.ts';
 import { toTable, wantsTable } from '../table.ts';
 
@@ -231,6 +241,42 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   app.put<{ Params: Params; Querystring: Query }>(`${item}/status`, putItem);
   app.patch<{ Params: Params; Querystring: Query }>(item, patchItem);
   app.patch<{ Params: Params; Querystring: Query }>(`${item}/status`, patchItem);
+
+  // What one instance runs: its revision (or ?revision=) rendered with its labels and values.
+  app.get<{ Params: Params; Querystring: Query & { revision?: string } }>(
+    `${BASE}/namespaces/:namespace/haproxyinstances/:name/rendered`,
+    async (req) => {
+      const { namespace, name } = req.params;
+      checkNamespace(namespace);
+      await authorize(req, { verb: 'get', resource: 'haproxyinstances', subresource: 'rendered', namespace, name });
+      await authorize(req, { verb: 'get', resource: 'configrevisions', namespace });
+      const instance = (await registry('haproxyinstances').get(namespace!, name!)) as unknown as HAProxyInstance;
+      const revisionName = typeof req.query.revision === 'string' && req.query.revision !== '' ? req.query.revision : instance.spec?.configRevision;
+      if (!revisionName) {
+        throw badRequest(`haproxyinstance "${name}" has no spec.configRevision yet: pass ?revision=NAME to render a given revision`);
+      }
+      const rev = (await registry('configrevisions').get(namespace!, revisionName)) as unknown as ConfigRevision;
+      let rendered;
+      try {
+        rendered = renderConfig(rev.spec.config, instance);
+      } catch (e) {
+        if (!(e instanceof TemplateError)) throw e;
+        throw invalid('HAProxyInstance', GROUP, name!, [{ reason: 'FieldValueInvalid', field: e.file === 'haproxy.cfg' ? 'spec.config' : `spec.files[${e.file}]`, message: e.message }]);
+      }
+      const files = rendered.files.map((f) => ({ path: f.path, content: f.content }));
+      const body: RenderedConfig = {
+        apiVersion: API_VERSION,
+        kind: 'RenderedConfig',
+        metadata: { name: name!, namespace: namespace! },
+        revision: revisionName,
+        template: rev.spec.config.template === true,
+        contentHash: contentHash({ config: rendered.config, files }),
+        config: rendered.config,
+        files,
+      };
+      return body;
+    },
+  );
 
   app.delete<{ Params: Params; Querystring: Query }>(item, async (req, reply) => {
     const { namespace, plural, name } = req.params;
