@@ -26,7 +26,9 @@ it('make run serves the API on the embedded store with a kubeconfig for kubectl'
   const dataDir = mkdtempSync(join(tmpdir(), 'hq-make-run-'));
   const port = await freePort();
   // make runs npm from PATH; the pinned Node comes from node_modules/.bin inside npm scripts.
-  const child = spawn('make', ['--no-print-directory', 'run'], {
+  // `-o` the install stamp: the test run already has node_modules, and a package.json edited
+  // during development must not make this test `npm ci` under the other tests' feet.
+  const child = spawn('make', ['--no-print-directory', '-o', 'node_modules/.package-lock.json', 'run'], {
     cwd: repo,
     env: { ...process.env, HQ_LISTEN: `127.0.0.1:${port}`, HQ_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
