@@ -2,9 +2,12 @@
  * The fleet simulator (scripts/lib/fleet-sim.ts) against a real API server: 50 simulated agents
  * register, apply a pinned revision and report it as the real agent does (conditions, applied
  * revision and hash), renew their Leases, report a failed apply with HAProxy's kind of message
- * and line, and ride out a server restart by resuming their watches, without registering again.
+ * and line, ride out a server restart by resuming their watches without registering again, and
+ * render a templated revision each for itself.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contentHashInput, renderConfig } from '@haproxyhq/schemas';
 import { freePort } from '../api-server/test/support/ports.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 import { readKubeconfig, startFleet, type Fleet } from '../scripts/lib/fleet-sim.ts';
@@ -160,5 +163,22 @@ describe('fleet simulator against a real server', () => {
     expect(await instances()).toHaveLength(COUNT);
     // The failed agents recovered: the new revision cleared their error.
     for (const i of await instances()) expect(i.status.lastApplyError).toBeUndefined();
+  });
+
+  it('renders a templated revision per instance and reports the hash of what it rendered', async () => {
+    const text = `${cfg('four')}# host {{ name }}, role {{ labels.role }}, site {{ values.site | default "none" }}\n`;
+    await ok('PATCH', `${NS}/haproxyconfigs/web`, { spec: { config: text, template: true } }, merge);
+    await pinAll('web-4');
+    await fleet.done('web-4', COUNT, 15_000);
+    expect(fleet.counts().applied).toEqual({ 'web-4': COUNT });
+    const hashes = new Set<string>();
+    for (const i of await instances()) {
+      const rendered = renderConfig({ config: text, files: [], template: true }, i);
+      expect(rendered.config).toContain(`# host ${i.metadata.name}, role edge, site none`);
+      const expected = `sha256:${createHash('sha256').update(contentHashInput(rendered)).digest('hex')}`;
+      expect(i.status.appliedHash).toBe(expected);
+      hashes.add(i.status.appliedHash);
+    }
+    expect(hashes.size).toBe(COUNT);
   });
 });

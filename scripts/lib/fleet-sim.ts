@@ -8,9 +8,11 @@
  *   resuming from the last resourceVersion it saw, re-getting the instance on 410, reconnecting
  *   with the agent's jittered backoff (0.5 s doubling to 30 s, ±50 %);
  * - when `spec.configRevision` names a revision it has not applied (nor failed), GETs that
- *   ConfigRevision, renders it for itself when `spec.config.template` is true, "applies" it
- *   (waits `applyMs` ± jitter; fails when `fails(name, revision)` says so, or at `failureRate`),
- *   records an Event as the agent does, then writes its status through `/status` (merge patch):
+ *   ConfigRevision, renders it for itself when `spec.config.template` is true (a placeholder it
+ *   cannot fill is a RenderFailed rejection), "applies" it (waits `applyMs` ± jitter; fails when
+ *   `fails(name, revision)` says so, or at `failureRate`; the same bytes under a new name are
+ *   recorded without a reload, as the agent's applier does), records an Event as the agent does,
+ *   then writes its status through `/status` (merge patch):
  *   conditions with reasons and transition times, observedGeneration, appliedRevision, appliedHash
  *   (sha256 of `contentHashInput` of what it applied), lastApplyError with an HAProxy-like message
  *   and line, heartbeatTime, a `show info` summary and, with `statsServers`, a `show stat`
@@ -35,7 +37,7 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { dirname, isAbsolute, join } from 'node:path';
 import { load } from 'js-yaml';
-import { contentHashInput } from '@haproxyhq/schemas';
+import { TemplateError, contentHashInput, renderConfig } from '@haproxyhq/schemas';
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 export const clock = () => performance.timeOrigin + performance.now();
@@ -253,7 +255,7 @@ class SimAgent {
   failed: string | undefined;
   outcome: Outcome;
   missing: string | undefined;
-  error: { revision: string; message: string; file: string; line: number; time: string } | undefined;
+  error: { revision: string; message: string; file: string; line: number; time: string; render: boolean } | undefined;
   reloads = 0;
   workerPid: number;
   readonly pid: number;
@@ -718,26 +720,36 @@ class FleetImpl implements Fleet {
 
   private async apply(a: SimAgent, want: string, rev: Revision): Promise<void> {
     a.missing = undefined;
-    const t0 = clock();
-    const ms = this.o.applyMs * (1 + this.o.applyJitter * (2 * Math.random() - 1));
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-    if (this.stopped) return;
     let hash: string | undefined;
-    let failure: { message: string; line: number } | undefined;
+    let failure: { message: string; file: string; line: number; render: boolean } | undefined;
     try {
       hash = this.render(rev, a);
     } catch (err) {
-      failure = { message: (err as Error).message, line: 1 };
+      if (!(err instanceof TemplateError)) throw err;
+      // Nothing on the host changes: like a `haproxy -c` failure, but found before staging.
+      failure = { message: err.message, file: err.file, line: err.line, render: true };
     }
+    if (hash !== undefined && hash === a.appliedHash) {
+      // Same bytes under another revision name: recorded, HAProxy untouched, no Event.
+      a.applied = want;
+      a.failed = undefined;
+      a.outcome = 'applied';
+      a.error = undefined;
+      return;
+    }
+    const t0 = clock();
+    const ms = failure ? 0 : this.o.applyMs * (1 + this.o.applyJitter * (2 * Math.random() - 1));
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+    if (this.stopped) return;
     if (!failure && (this.o.fails?.(a.name, want) || (this.o.failureRate > 0 && Math.random() < this.o.failureRate))) {
       // What `haproxy -c` says about an unknown keyword, on a line of this config.
       const line = 1 + (parseInt(sha256(a.name + want).slice(7, 15), 16) % rev.lines);
-      failure = { message: `config : parsing [haproxy.cfg:${line}] : unknown keyword 'simulated-failure' in 'backend' section`, line };
+      failure = { message: `config : parsing [haproxy.cfg:${line}] : unknown keyword 'simulated-failure' in 'backend' section`, file: 'haproxy.cfg', line, render: false };
     }
     if (failure) {
       a.failed = want;
       a.outcome = 'rejected';
-      a.error = { revision: want, message: failure.message, file: 'haproxy.cfg', line: failure.line, time: stamp(Date.now()) };
+      a.error = { revision: want, ...failure, time: stamp(Date.now()) };
     } else {
       a.applied = want;
       a.appliedHash = hash;
@@ -767,9 +779,12 @@ class FleetImpl implements Fleet {
     return rev;
   }
 
-  /** The appliedHash this agent gets for a revision. */
-  private render(rev: Revision, _a: SimAgent): string {
-    return rev.hash;
+  /** The appliedHash of what this agent runs from a revision: rendered for it when a template. */
+  private render(rev: Revision, a: SimAgent): string {
+    if (!rev.config.template) return rev.hash;
+    const stored = { config: rev.config.config, files: (rev.config.files ?? []).map((f) => ({ path: f.path, content: f.content })), template: true };
+    const rendered = renderConfig(stored, { metadata: { name: a.name, namespace: this.o.namespace, labels: a.labels }, spec: { values: a.values } });
+    return sha256(contentHashInput(rendered));
   }
 
   private conditions(a: SimAgent): [type: string, status: string, reason: string, message: string][] {
@@ -777,7 +792,9 @@ class FleetImpl implements Fleet {
     if (!a.want) applied = ['ConfigApplied', 'Unknown', 'NoRevisionAssigned', 'spec.configRevision is not set'];
     else if (a.missing) applied = ['ConfigApplied', 'False', 'RevisionNotFound', `ConfigRevision ${a.missing} does not exist`];
     else if (a.outcome === 'rejected' && a.error) {
-      applied = ['ConfigApplied', 'False', 'ConfigRejected', `${a.error.revision} (${a.error.file}:${a.error.line}): ${a.error.message}`];
+      // A template error's message already starts with file:line:column.
+      const e = a.error;
+      applied = ['ConfigApplied', 'False', e.render ? 'RenderFailed' : 'ConfigRejected', `${e.revision}${e.render ? '' : ` (${e.file}:${e.line})`}: ${e.message}`];
     } else if (a.applied) applied = ['ConfigApplied', 'True', 'Applied', `running ${a.applied}`];
     else applied = ['ConfigApplied', 'Unknown', 'Pending', 'not applied yet'];
     const ready = applied[1] === 'True';
@@ -813,7 +830,9 @@ class FleetImpl implements Fleet {
       })),
       ...(a.applied ? { appliedRevision: a.applied, appliedHash: a.appliedHash } : {}),
       // A merge patch keeps what it does not mention: a fixed error is cleared explicitly.
-      lastApplyError: a.outcome === 'rejected' && a.error ? a.error : null,
+      lastApplyError: a.outcome === 'rejected' && a.error
+        ? { revision: a.error.revision, message: a.error.message, file: a.error.file, line: a.error.line, time: a.error.time }
+        : null,
       heartbeatTime: at,
       agent: { version: 'fleet-sim', hostname: a.name },
       haproxy: {
