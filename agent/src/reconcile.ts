@@ -453,7 +453,10 @@ export class Reconciler {
   private async report(o: Observed): Promise<void> {
     const next = buildStatus(o, this.reported, new Date(this.clock.now()));
     if (!o.stats && this.reported?.stats) next.stats = this.reported.stats;
-    const changed = significant(next) !== significant(this.reported);
+    // Someone else rewrote our status (the server marks an agent lost when its Lease lapses):
+    // put the truth back at once rather than at the next stats interval.
+    const overwritten = this.instance?.status !== undefined && this.reported !== undefined && significant(this.instance.status) !== significant(this.reported);
+    const changed = overwritten || significant(next) !== significant(this.reported);
     const due = this.clock.now() - this.reportedAt >= this.o.statsMs;
     if (!changed && !due) return;
     if (!changed && this.reported) next.heartbeatTime = next.heartbeatTime ?? this.reported.heartbeatTime;

@@ -222,6 +222,28 @@ describe('rollout controller', () => {
     expect(none.body.message).toContain('has no spec.configRevision yet');
   });
 
+  it('an agent whose Lease stops being renewed is marked AgentConnected=False, with an AgentLost event', async () => {
+    const n = 'lost';
+    expect((await call('POST', ns('haproxyinstances', n), instanceFixture({ metadata: { name: 'l1' } }))).status).toBe(201);
+    const inst = await getInstance('l1', n);
+    const t = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const conditions = [
+      { type: 'AgentConnected', status: 'True', reason: 'Connected', message: 'agent on host-l1', lastTransitionTime: t },
+      { type: 'Ready', status: 'True', reason: 'Ready', message: 'serving', lastTransitionTime: t },
+    ];
+    expect((await call('PUT', `${ns('haproxyinstances', n)}/l1/status`, { ...inst, status: { conditions } })).status).toBe(200);
+    const lease = { apiVersion: 'haproxyhq.io/v1alpha1', kind: 'Lease', metadata: { name: 'l1' }, spec: { holderIdentity: 'host-l1', leaseDurationSeconds: 1, renewTime: t } };
+    expect((await call('POST', ns('leases', n), lease)).status).toBe(201);
+    const lost = await until('marked lost', async () => {
+      const i = await getInstance('l1', n);
+      return condition(i, 'AgentConnected')?.status === 'False' && i;
+    });
+    expect(condition(lost, 'AgentConnected')).toMatchObject({ reason: 'LeaseExpired', message: expect.stringMatching(/^agent host-l1 has not renewed its Lease for \d+ s$/) });
+    expect(condition(lost, 'Ready')).toMatchObject({ status: 'Unknown', reason: 'AgentLost' });
+    const events = (await call('GET', ns('events', n))).body.items;
+    expect(events.map((e: any) => [e.reason, e.involvedObject.kind, e.involvedObject.name])).toContainEqual(['AgentLost', 'HAProxyInstance', 'l1']);
+  });
+
   it('keeps revisionHistoryLimit old revisions, plus the latest and any an instance runs', async () => {
     await setup('gc', ['g1'], configFixture({ spec: { revisionHistoryLimit: 2 } }));
     await until('g1 on web-1', async () => (await targets('gc')).g1 === 'web-1');

@@ -117,6 +117,17 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
   const configs: Informer = startInformer(configsReg, (c) => enqueueNamespace(c.metadata.namespace), onError);
   const instances: Informer = startInformer(instancesReg, (i) => enqueueNamespace(i.metadata.namespace), onError);
   const revisions: Informer = startInformer(revisionsReg, () => {}, onError);
+  // Agent liveness, as Kubernetes' node lifecycle controller does it: when each agent's Lease last
+  // changed, by our own clock (never comparing the agent's clock with ours).
+  const leaseSeen = new Map<string, { rv: string; at: number; durationMs: number; holder?: string }>();
+  const leases: Informer = startInformer(reg('leases'), (l, _old, type) => {
+    const key = objectKey(l);
+    if (type === 'DELETED') leaseSeen.delete(key);
+    else {
+      const spec = (l.spec ?? {}) as { leaseDurationSeconds?: number; holderIdentity?: string };
+      leaseSeen.set(key, { rv: l.metadata.resourceVersion!, at: now(), durationMs: (spec.leaseDurationSeconds ?? 40) * 1000, holder: spec.holderIdentity });
+    }
+  }, onError);
   const synced = Promise.all([configs.synced, instances.synced, revisions.synced]).then(() => {
     for (const c of configs.items.values()) queue.add(objectKey(c));
     drain();
@@ -124,6 +135,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
   const resync = setInterval(() => {
     for (const c of configs.items.values()) queue.add(objectKey(c));
     drain();
+    void markLostAgents().catch((err: unknown) => o.log('warn', 'rollout controller: agent liveness check failed', { err: (err as Error).message }));
   }, o.resyncMs ?? 5_000);
   resync.unref();
 
@@ -152,14 +164,16 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
     });
   }
 
-  async function event(config: ApiObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  /** Record an Event about a config or an instance; failing to record one never fails a sync. */
+  async function event(about: ApiObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const t = isoNow(now());
+    const meta = about.metadata;
     try {
-      await eventsReg.create(config.metadata.namespace!, {
+      await eventsReg.create(meta.namespace!, {
         apiVersion: API_VERSION,
         kind: 'Event',
-        metadata: { generateName: `${config.metadata.name}.`, namespace: config.metadata.namespace },
-        involvedObject: { apiVersion: API_VERSION, kind: 'HAProxyConfig', name: config.metadata.name!, namespace: config.metadata.namespace, uid: config.metadata.uid },
+        metadata: { generateName: `${meta.name}.`, namespace: meta.namespace },
+        involvedObject: { apiVersion: API_VERSION, kind: about.kind ?? 'HAProxyConfig', name: meta.name!, namespace: meta.namespace, uid: meta.uid },
         type,
         reason,
         message: message.slice(0, 32_000),
@@ -350,6 +364,39 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
     await collectRevisions(ns, config, target);
   }
 
+  /**
+   * An instance whose agent says AgentConnected=True but whose Lease has not been renewed for a
+   * whole lease duration is marked AgentConnected=False (LeaseExpired) and Ready=Unknown, with an
+   * AgentLost event: the agent's own status cannot say it has gone. Its next report puts it back.
+   */
+  async function markLostAgents(): Promise<void> {
+    const t = now();
+    for (const i of instances.items.values()) {
+      const connected = cond(i, 'AgentConnected');
+      if (connected?.status !== 'True') continue;
+      const seen = leaseSeen.get(objectKey(i));
+      if (!seen || t - seen.at <= seen.durationMs) continue;
+      const stamp = isoNow(t);
+      const silent = Math.round((t - seen.at) / 1000);
+      const status = (i.status ?? {}) as { conditions?: Condition[] };
+      const conditions = (status.conditions ?? []).map((c): Condition => {
+        if (c.type === 'AgentConnected') {
+          return { ...c, status: 'False', reason: 'LeaseExpired', message: `agent ${seen.holder ?? ''} has not renewed its Lease for ${silent} s`.replace('  ', ' '), lastTransitionTime: stamp };
+        }
+        if (c.type === 'Ready') return { ...c, status: 'Unknown', reason: 'AgentLost', message: 'the agent stopped reporting; HAProxy state unknown', lastTransitionTime: stamp };
+        return c;
+      });
+      try {
+        instances.observe(await instancesReg.update(i.metadata.namespace!, i.metadata.name!, { ...i, status: { ...status, conditions } }, 'status'));
+      } catch (err) {
+        if (err instanceof ApiError && (err.reason === 'Conflict' || err.reason === 'NotFound')) continue;
+        throw err;
+      }
+      await event(i, 'Warning', 'AgentLost', `no Lease renewal for ${silent} s: marked AgentConnected=False`);
+      o.log('warn', `rollout controller: agent of ${objectKey(i)} lost (no Lease renewal for ${silent} s)`);
+    }
+  }
+
   /** Keep the latest revision, any an instance runs or is told to run, and revisionHistoryLimit more. */
   async function collectRevisions(ns: string, config: HAProxyConfig, target: string): Promise<void> {
     const limit = config.spec.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT;
@@ -383,6 +430,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       configs.stop();
       instances.stop();
       revisions.stop();
+      leases.stop();
     },
   };
 }
