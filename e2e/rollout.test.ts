@@ -80,7 +80,7 @@ beforeAll(async () => {
   server = await startServer({ args: ['--leader-lease-seconds', '2'] });
   for (const name of NAMES) {
     // Each HAProxy starts on a placeholder config; the rollout gives it the example.
-    const h = await startHAProxy({ config: (ports) => `global\n    default-path config\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 2s\nfrontend boot\n    bind 127.0.0.1:${ports[0]}\n    http-request return status 200 string boot\n` });
+    const h = await startHAProxy({ config: (ports) => `global\n    default-path config\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 2s\nfrontend boot\n    bind 127.0.0.1:${ports[0]}\n    http-request return status 200 content-type text/plain string boot\n` });
     haproxies[name] = h;
     const stateDir = mkdtempSync(join(tmpdir(), 'hq-rollout-state-'));
     stateDirs.push(stateDir);
@@ -124,6 +124,7 @@ describe('hqctl and the rollout controller with two real agents', () => {
     expect(applied.stdout).toMatch(/haproxyinstance\.haproxyhq\.io\/edge-1 (created|configured)/);
 
     const status = await hqctl(['rollout', 'status', 'haproxyconfig/web', '--timeout', '90s']);
+    if (status.code !== 0) console.log(logs.slice(-6000));
     expect(status.stderr + status.stdout).toMatch(/successfully rolled out|complete/i);
     expect(status.code).toBe(0);
 
@@ -140,6 +141,11 @@ describe('hqctl and the rollout controller with two real agents', () => {
     const get = await hqctl(['get', 'haproxyinstances']);
     expect(get.code).toBe(0);
     for (const name of NAMES) expect(get.stdout).toMatch(new RegExp(`^${name}\\s.*\\bTrue\\b`, 'm'));
+
+    // Applying the same files again changes nothing, and keeps what the controller set.
+    const again = await hqctl(['apply', '-f', join(repo, 'manifests/examples')]);
+    expect(again.stdout.trim().split('\n').every((l) => l.endsWith(' unchanged')), again.stdout).toBe(true);
+    for (const name of NAMES) expect((await instance(name)).spec.configRevision).toBe('web-1');
 
     const rendered = await hqctl(['get', 'haproxyinstance', 'edge-2', '-o', 'rendered']);
     expect(rendered.code).toBe(0);

@@ -21,7 +21,7 @@ export function desiredFor(rev: ConfigRevision, instance: HAProxyInstance): { de
     return reject(`revision ${name}'s content does not match its contentHash ${rev.spec.contentHash}: refusing a corrupted revision`);
   }
   try {
-    const rendered = renderConfig(stored, instance);
+    const rendered = renderConfig({ ...stored, template: true }, instance);
     return { desired: { revision: name, hash: contentHash(rendered), ...rendered } };
   } catch (e) {
     if (e instanceof TemplateError) return reject(e.message, e.file, e.line);
