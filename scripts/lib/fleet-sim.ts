@@ -95,6 +95,7 @@ export type RequestKind =
   | 'instance-create'
   | 'instance-patch'
   | 'status'
+  | 'status-stats'
   | 'revision-get'
   | 'event'
   | 'lease'
@@ -111,7 +112,7 @@ export interface FleetCounts {
   applied: Record<string, number>;
   /** The same, failed. */
   failed: Record<string, number>;
-  /** Requests sent, by kind (watch: connections opened). */
+  /** Requests sent, by kind (watch: connections opened; status-stats: status rewrites with no significant change). */
   requests: Record<string, number>;
   /** Requests that failed (transport error, 5xx, unexpected 4xx), by kind. */
   errors: Record<string, number>;
@@ -848,7 +849,9 @@ class FleetImpl implements Fleet {
       ...(this.o.statsServers > 0 ? { stats: this.stats(a, upTime) } : {}),
     };
     const shows = a.outcome === 'rejected' ? a.failed : a.applied;
-    await this.call('status', 'PATCH', `${this.base}/haproxyinstances/${a.name}/status`, { status }, 'application/merge-patch+json');
+    // A rewrite with nothing significant changed (stats, heartbeat) is counted apart.
+    const kind = sig === a.sig ? 'status-stats' : 'status';
+    await this.call(kind, 'PATCH', `${this.base}/haproxyinstances/${a.name}/status`, { status }, 'application/merge-patch+json');
     const after = clock();
     a.sig = sig;
     a.condState = state;
