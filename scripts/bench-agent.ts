@@ -53,6 +53,8 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
 const START_MARK = '<!-- bench:agent:start -->';
 const END_MARK = '<!-- bench:agent:end -->';
+/** V8 flags for the agent in production (manifests/agent): keep in step with the unit and DaemonSet. */
+const AGENT_V8_FLAGS = (process.env.HQ_AGENT_V8_FLAGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
 
 const USAGE = `Usage: npm run bench:agent -- [options]
@@ -715,15 +717,21 @@ async function partIdle(o: Opts, log: (s: string) => void): Promise<IdlePart> {
 
     server = await startServer();
     const srv = server;
-    const variants = [{ label: 'hq-agent (agent/src/main.ts)', name: 'bench-idle-src', entry: join(REPO, 'agent', 'src', 'main.ts'), prof: true }];
-    if (bundle) variants.push({ label: 'hq-agent (esbuild bundle)', name: 'bench-idle-bundle', entry: bundle, prof: false });
+    const variants: { label: string; name: string; entry: string; prof: boolean; v8?: string[] }[] = [
+      { label: 'hq-agent (agent/src/main.ts)', name: 'bench-idle-src', entry: join(REPO, 'agent', 'src', 'main.ts'), prof: true },
+    ];
+    if (bundle) {
+      variants.push({ label: 'hq-agent (esbuild bundle)', name: 'bench-idle-bundle', entry: bundle, prof: false });
+      // The flags the systemd unit and DaemonSet run it with: a small young generation.
+      variants.push({ label: `hq-agent (bundle, ${AGENT_V8_FLAGS.join(' ')})`, name: 'bench-idle-bundle-v8', entry: bundle, prof: false, v8: AGENT_V8_FLAGS });
+    }
 
     const setups: { label: string; name: string; hap: HAProxyProcess; child: ChildProcess; applyMs: number }[] = [];
     for (const v of variants) {
       const hap = await startHAProxy({ config: (ports) => bigConfig(ports[0]!, BACKENDS, EACH, 0) });
       haps.push(hap);
       const stateDir = join(tmp, `state-${v.name}`);
-      const nodeArgs = v.prof && o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`, '--heap-prof', `--heap-prof-dir=${o.profile}`] : [];
+      const nodeArgs = [...(v.v8 ?? []), ...(v.prof && o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`, '--heap-prof', `--heap-prof-dir=${o.profile}`] : [])];
       const child = spawn(
         process.execPath,
         [
