@@ -22,7 +22,6 @@ import {
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import {
-  ConfigFileSchema,
   ConfigRevisionSchema,
   EventSchema,
   GROUP,
@@ -31,7 +30,9 @@ import {
   LeaseSchema,
   ListMetaSchema,
   ObjectMetaSchema,
+  RenderedConfigSchema,
   VERSION,
+  type RenderedConfig,
 } from '@haproxyhq/schemas';
 import { ApiError, CliError } from './errors.ts';
 import type { Kind, KindTypes, Resource } from './resources.ts';
@@ -96,17 +97,6 @@ export const TableSchema = Type.Object({
 export type Table = Static<typeof TableSchema>;
 export type TableColumn = Static<typeof TableColumnSchema>;
 export type TableRow = Static<typeof TableRowSchema>;
-
-/** What GET .../haproxyinstances/NAME/rendered returns: the config one instance runs. */
-export const RenderedConfigSchema = Type.Object({
-  kind: Type.Literal('RenderedConfig'),
-  apiVersion: Type.Optional(Type.String()),
-  revision: Type.Optional(Type.String()),
-  contentHash: Type.Optional(Type.String()),
-  config: Type.String(),
-  files: Type.Optional(Type.Array(ConfigFileSchema)),
-});
-export type RenderedConfig = Static<typeof RenderedConfigSchema>;
 
 const ListEnvelopeSchema = Type.Object({
   kind: Type.String(),
@@ -265,8 +255,8 @@ export interface HQClient {
   watch<K extends Kind>(r: Resource<K>, opts: WatchOptions, onEvent: (type: WatchEventType, obj: KindTypes[K]) => void): RunningWatch;
   /** Watch Table rows (kubectl get -w); the first event's Table carries the column definitions. */
   watchTable(r: Resource, opts: WatchOptions, onEvent: (type: WatchEventType, table: Table) => void): RunningWatch;
-  /** The config an instance runs, rendered by the server; undefined when the server has no such view. */
-  rendered(namespace: string, name: string): Promise<RenderedConfig | undefined>;
+  /** The config an instance runs (or would run from `revision`), templates filled in by the server. */
+  rendered(namespace: string, name: string, revision?: string): Promise<RenderedConfig>;
   /** The server's /version gitVersion. */
   serverVersion(): Promise<string>;
 }
@@ -509,15 +499,9 @@ export function createClient(options: ClientOptions): HQClient {
       );
     },
 
-    async rendered(ns, name) {
-      const res = await raw(`${BASE}/namespaces/${ns}/haproxyinstances/${encodeURIComponent(name)}/rendered`, {}, 'application/json');
+    async rendered(ns, name, revision) {
+      const res = await raw(`${BASE}/namespaces/${ns}/haproxyinstances/${encodeURIComponent(name)}/rendered`, { revision }, 'application/json');
       const text = await readBody(res);
-      if (res.statusCode === 404) {
-        const err = statusOf(404, text);
-        // The instance itself missing is an error; the view missing (an older server) is not.
-        if (err.message.includes(`"${name}" not found`)) throw err;
-        return undefined;
-      }
       if (res.statusCode !== 200) throw statusOf(res.statusCode ?? 500, text);
       return expect(RenderedConfigSchema, parseJson(text), 'RenderedConfig');
     },

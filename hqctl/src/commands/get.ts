@@ -3,7 +3,7 @@
  * `Accept: ...;as=Table`), -o yaml|json|wide|name|rendered, -l, -A, --show-labels, and -w, which
  * prints rows as they change.
  */
-import { API_VERSION, renderConfig, TemplateError } from '@haproxyhq/schemas';
+import { API_VERSION } from '@haproxyhq/schemas';
 import { bool, str } from '../args.ts';
 import type { HQClient, ListOptions, Table } from '../client.ts';
 import { ALL_NAMESPACES_FLAG, OUTPUT_FLAG, SELECTOR_FLAG, type Command, type Context } from '../command.ts';
@@ -20,7 +20,7 @@ import {
   toYaml,
   type TableOptions,
 } from '../printers.ts';
-import { INSTANCES, REVISIONS, ALL_RESOURCES, parseResourceArgs, refName, type AnyObject, type ObjectRef, type Resource } from '../resources.ts';
+import { INSTANCES, ALL_RESOURCES, parseResourceArgs, refName, type AnyObject, type ObjectRef, type Resource } from '../resources.ts';
 
 type Output = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'rendered';
 
@@ -46,24 +46,6 @@ function printObjects(ctx: Context, output: Output, items: { r: Resource; obj: A
   ctx.out(output === 'json' ? toJson(value) : toYaml(value));
 }
 
-/** The text -o rendered prints for one instance: the server's rendering, else the same one done here. */
-async function renderedText(client: HQClient, namespace: string, name: string): Promise<string> {
-  const served = await client.rendered(namespace, name);
-  if (served) return configText(served.config, served.files);
-  // An older server without the /rendered view: render here with the same code the agent uses.
-  const instance = await client.get(INSTANCES, namespace, name);
-  const revisionName = instance.spec?.configRevision;
-  if (!revisionName) throw new CliError(`haproxyinstance "${name}" has no spec.configRevision yet: no config is rendered for it`);
-  const revision = await client.get(REVISIONS, namespace, revisionName);
-  try {
-    const r = renderConfig(revision.spec.config, instance);
-    return configText(r.config, r.files);
-  } catch (err) {
-    if (err instanceof TemplateError) throw new CliError(`cannot render ${revisionName} for haproxyinstance "${name}": ${err.message}`);
-    throw err;
-  }
-}
-
 function noResources(ctx: Context, namespace: string | undefined): void {
   ctx.err(namespace === undefined ? 'No resources found\n' : `No resources found in ${namespace} namespace.\n`);
 }
@@ -86,7 +68,8 @@ Examples:
   hqctl get haproxyconfig/web -o yaml
   hqctl get hc,hi -A                   # configs and instances in every namespace
   hqctl get hi -w                      # print rows as they change
-  hqctl get hi edge-1 -o rendered      # the config edge-1 runs, templates filled in`,
+  hqctl get hi edge-1 -o rendered      # the config edge-1 runs, templates filled in
+  hqctl get hi edge-1 -o rendered --revision web-4   # what it would get from web-4`,
   flags: [
     OUTPUT_FLAG,
     SELECTOR_FLAG,
@@ -95,6 +78,7 @@ Examples:
     { name: 'watch-only', type: 'bool', help: 'watch for changes without listing first' },
     { name: 'show-labels', type: 'bool', help: 'add a LABELS column' },
     { name: 'field-selector', type: 'string', help: 'field SELECTOR, e.g. metadata.name=web' },
+    { name: 'revision', type: 'string', help: 'with -o rendered: the REVISION (e.g. web-4) to render instead of the one the instance runs' },
   ],
   async run(ctx) {
     const output = outputOf(ctx);
@@ -133,7 +117,8 @@ Examples:
       let code = 0;
       for (const ref of refs) {
         try {
-          ctx.out(await renderedText(client, namespace!, ref.name));
+          const r = await client.rendered(namespace!, ref.name, str(ctx.flags, 'revision'));
+          ctx.out(configText(r.config, r.files));
         } catch (err) {
           ctx.err(formatError(err) + '\n');
           code = 1;

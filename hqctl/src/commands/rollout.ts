@@ -69,10 +69,10 @@ export function rolloutState(c: HAProxyConfig): RolloutState {
 }
 
 async function status(ctx: Context, name: string): Promise<number> {
+  const timeoutMs = parseDuration(str(ctx.flags, 'timeout') ?? '0', 'timeout');
+  const watch = ctx.flags.watch !== false;
   const client = ctx.client();
   const ns = ctx.namespace();
-  const watch = ctx.flags.watch !== false;
-  const timeoutMs = parseDuration(str(ctx.flags, 'timeout') ?? '0', 'timeout');
   let last = '';
   /** Print the state; returns an exit code when the rollout has ended (or when not watching). */
   const report = (c: HAProxyConfig): number | undefined => {
