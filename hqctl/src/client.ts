@@ -119,18 +119,22 @@ const MetadataOnlySchema = Type.Object({ metadata: Type.Object({ resourceVersion
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
 
-/** Check `value` against `schema` (compiled once: lists of thousands of instances stay cheap). */
-function conforms<T extends TSchema>(schema: T, value: unknown): value is Static<T> {
+/** The schema's checker, compiled once: lists of thousands of instances stay cheap to check. */
+function checker(schema: TSchema): TypeCheck<TSchema> {
   let c = compiled.get(schema);
   if (!c) {
     c = TypeCompiler.Compile(schema);
     compiled.set(schema, c);
   }
-  return c.Check(value);
+  return c;
+}
+
+function conforms<T extends TSchema>(schema: T, value: unknown): value is Static<T> {
+  return checker(schema).Check(value);
 }
 
 function invalid(schema: TSchema, value: unknown, what: string): Error {
-  const first = TypeCompiler.Compile(schema).Errors(value).First();
+  const first = checker(schema).Errors(value).First();
   return new Error(`the server sent an invalid ${what}: ${first ? `${first.path || '/'}: ${first.message}` : 'schema mismatch'}`);
 }
 
@@ -261,6 +265,8 @@ export interface HQClient {
   serverVersion(): Promise<string>;
 }
 
+/** Pause before reopening a watch stream that ended normally. */
+const RESUME_DELAY_MS = 200;
 const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
 const BASE = `/apis/${GROUP}/${VERSION}`;
 
@@ -346,7 +352,8 @@ export function createClient(options: ClientOptions): HQClient {
         (err) => {
           if (stopped) return;
           if (err && !(err instanceof DOMException && err.name === 'TimeoutError')) return fail(err);
-          setImmediate(start);
+          // A short pause, so a server that keeps ending streams at once is not hammered.
+          setTimeout(start, RESUME_DELAY_MS);
         },
       ).then(
         (a) => {

@@ -4,13 +4,14 @@
  * --show-labels, -w printing a change as it happens, describe of an instance with an agent's
  * status and events, and how errors and configuration problems are reported.
  */
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, startServer, type ServerProcess } from '../../api-server/test/support/server.ts';
-import { BASE, EXAMPLES, hqctl, lines, start } from './support.ts';
+import { BASE, EXAMPLES, cleanEnv, hqctl, lines, repo, start } from './support.ts';
 
 let server: ServerProcess;
 const NS = `${BASE}/namespaces/default`;
@@ -282,9 +283,19 @@ describe('errors and configuration', () => {
     expect(down.stderr).toBe(`error: the connection to the server https://127.0.0.1:${port} was refused - is the API server running, and is this its address?\n`);
   });
 
-  it('version asks the server; --help needs none', async () => {
+  it('version asks the server; --help needs none; the npm bin runs it', async () => {
     const v = await hqctl(server, ['version']);
     expect(v.stdout).toMatch(/^Client Version: v0\.1\.0\nServer Version: v\S+\n$/);
+    // What `npx hqctl` runs: the workspace bin, its shebang finding the pinned Node on PATH.
+    const bin = await new Promise<string>((resolve, reject) =>
+      execFile(
+        join(repo, 'node_modules', '.bin', 'hqctl'),
+        ['get', 'hc', '-o', 'name'],
+        { env: cleanEnv({ HQ_KUBECONFIG: server.kubeconfig, PATH: `${join(repo, 'node_modules', '.bin')}:${process.env.PATH}` }) },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      ),
+    );
+    expect(bin).toBe('haproxyconfig.haproxyhq.io/web\n');
     const help = await hqctl(undefined, ['rollout', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage:\n {2}hqctl rollout status {2}haproxyconfig\/NAME/m);
