@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, startServer, type ServerProcess } from '../../api-server/test/support/server.ts';
-import { BASE, EXAMPLES, hqctl, lines, start } from './support.ts';
+import { BASE, EXAMPLES, hqctl, lines, repo, start } from './support.ts';
 
 let server: ServerProcess;
 let dir: string;
@@ -223,5 +223,35 @@ describe('hqctl drain, maint, ready, weight', () => {
       stdout: '',
       stderr: 'Error from server (NotFound): haproxyinstances.haproxyhq.io "nope" not found\n',
     });
+  });
+});
+
+describe('the README', () => {
+  it('runs every hqctl command of its hqctl section, in order, each exiting 0', async () => {
+    const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## hqctl\n'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+    const commands = block
+      .split('\n')
+      .map((l) => l.replace(/\s+#.*$/, '').trim())
+      .map((l) => /(?:^|<\()npx hqctl ([^)]*)\)?$/.exec(l)?.[1])
+      .filter((c): c is string => c !== undefined);
+    expect(commands.length).toBeGreaterThan(8);
+    // An edit first, so that undo has an earlier, different revision to go back to.
+    expect((await hqctl(server, ['apply', '-f', configFile('web', (t) => t.replace('maxconn 4096', 'maxconn 1234'))])).code).toBe(0);
+    for (const command of commands) {
+      const args = command.split(/\s+/);
+      // Play the controller where the command waits for it.
+      if (command.startsWith('rollout status')) {
+        const c = await getConfig('web');
+        await setStatus('web', { observedGeneration: c.metadata.generation, conditions: [cond('Complete', 'True', 'RolledOut')] });
+      }
+      if (command.includes('-o rendered')) {
+        const i = await getInstance('edge-1');
+        await request(server, 'PUT', `${NS}/haproxyinstances/edge-1`, { ...i, spec: { ...i.spec, configRevision: 'web-1' } });
+      }
+      const r = await hqctl(server, args);
+      expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
+    }
   });
 });
