@@ -132,6 +132,8 @@ export const strs = (flags: FlagValues, name: string): string[] => {
   return Array.isArray(v) ? v : [];
 };
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
 /** kubectl's durations: `30s`, `5m`, `1h30m`, `500ms`, or `0` (no limit). Returns milliseconds. */
 export function parseDuration(text: string, flag: string): number {
   if (text === '0') return 0;
@@ -142,7 +144,7 @@ export function parseDuration(text: string, flag: string): number {
     re.lastIndex = pos;
     const m = re.exec(text);
     if (!m) break;
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    total += Number(m[1]) * (UNIT_MS[m[2]!] ?? 0);
     pos = re.lastIndex;
   }
   if (pos === 0 || pos !== text.length) {

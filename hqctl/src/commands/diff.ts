@@ -41,30 +41,28 @@ Examples:
   flags: [FILENAME_FLAG],
   errorExitCode: DIFF_ERROR_EXIT,
   async run(ctx) {
-    {
-      if (ctx.positionals.length > 0) throw new CliError(`unexpected arguments: ${ctx.positionals.join(' ')} (diff takes -f)`);
-      const namespace = ctx.namespace();
-      const manifests = readManifests(strs(ctx.flags, 'filename'), {
-        verb: 'diff',
-        kinds: APPLICABLE_KINDS,
-        stdin: ctx.stdin,
-        namespace,
-        explicitNamespace: ctx.explicitNamespace,
-      });
-      const plans = await planAll(ctx.client(), manifests, namespace);
-      let differs = false;
-      for (const p of plans) {
-        if (p.action === 'unchanged') continue;
-        const kind = p.manifest.resource.kind;
-        const id = `${API_VERSION.replace('/', '.')}.${kind}.${p.namespace}.${p.manifest.name}`;
-        const before = p.action === 'update' ? comparable(p.live, kind) : '';
-        const after = comparable(p.result, kind);
-        if (before === after) continue;
-        differs = true;
-        const patch = createTwoFilesPatch(`live/${id}`, `merged/${id}`, before, after, undefined, undefined, { headerOptions: FILE_HEADERS_ONLY });
-        ctx.out(`diff -u -N live/${id} merged/${id}\n${patch}`);
-      }
-      return differs ? 1 : 0;
+    if (ctx.positionals.length > 0) throw new CliError(`unexpected arguments: ${ctx.positionals.join(' ')} (diff takes -f)`);
+    const namespace = ctx.namespace();
+    const manifests = readManifests(strs(ctx.flags, 'filename'), {
+      verb: 'diff',
+      kinds: APPLICABLE_KINDS,
+      stdin: ctx.stdin,
+      namespace,
+      explicitNamespace: ctx.explicitNamespace,
+    });
+    const plans = await planAll(ctx.client(), manifests, namespace);
+    let differs = false;
+    for (const p of plans) {
+      if (p.action === 'unchanged') continue;
+      const kind = p.manifest.resource.kind;
+      const id = `${API_VERSION.replace('/', '.')}.${kind}.${p.namespace}.${p.manifest.name}`;
+      const before = p.action === 'update' ? comparable(p.live, kind) : '';
+      const after = comparable(p.result, kind);
+      if (before === after) continue;
+      differs = true;
+      const patch = createTwoFilesPatch(`live/${id}`, `merged/${id}`, before, after, undefined, undefined, { headerOptions: FILE_HEADERS_ONLY });
+      ctx.out(`diff -u -N live/${id} merged/${id}\n${patch}`);
     }
+    return differs ? 1 : 0;
   },
 };

@@ -3,7 +3,7 @@
  * `Accept: ...;as=Table`), -o yaml|json|wide|name|rendered, -l, -A, --show-labels, and -w, which
  * prints rows as they change.
  */
-import { API_VERSION } from '@haproxyhq/schemas';
+import { API_VERSION, GROUP } from '@haproxyhq/schemas';
 import { bool, str } from '../args.ts';
 import type { HQClient, ListOptions, Table } from '../client.ts';
 import { ALL_NAMESPACES_FLAG, OUTPUT_FLAG, SELECTOR_FLAG, type Command, type Context } from '../command.ts';
@@ -103,7 +103,7 @@ Examples:
       wide: output === 'wide',
       withNamespace: all,
       showLabels: bool(ctx.flags, 'show-labels'),
-      namePrefix: multi ? `${r.singular}.${API_VERSION.split('/')[0]}/` : undefined,
+      namePrefix: multi ? `${r.singular}.${GROUP}/` : undefined,
     });
 
     if (watch) {
