@@ -28,7 +28,7 @@
  * and `<!-- bench:fleet:end -->`; the rest of that file is kept as it is.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,8 @@ const USAGE = `Usage: npm run bench:fleet -- [options]
   --stats-seconds N       status rewrite interval without a change (default 60, as hq-agent)
   --stats-servers N       servers in each status's show stat summary (default 10)
   --timeout-seconds N     longest a rollout may take before the trial fails (default 300)
+  --start-per-second N    agents started per second (default 0: all at once, 256 requests in flight)
+  --history-revisions N   the server's --history-revisions (default: the server's default)
   --profile DIR           run the server under --cpu-prof, writing .cpuprofile files to DIR
   --no-doc                print only; leave docs/benchmarks.md alone
 `;
@@ -71,6 +73,8 @@ interface Opts {
   statsSeconds: number;
   statsServers: number;
   timeoutMs: number;
+  startPerSecond: number;
+  historyRevisions?: number;
   profile?: string;
 }
 
@@ -307,6 +311,8 @@ interface SizeResult {
   trials: Trial[];
   failure?: string;
   serverTail?: string;
+  /** Where the server's whole output was saved, when something failed. */
+  serverLog?: string;
 }
 
 const delta = (a: Record<string, number>, b: Record<string, number>) => {
@@ -345,9 +351,36 @@ function sampleRss(pid: number): () => number {
   };
 }
 
+/** Log how the fleet and the server stand every 10 s while `wait` runs (long waits say what they wait on). */
+async function withProgress<T>(sim: Sim, pid: number, what: string, log: (s: string) => void, wait: Promise<T>): Promise<T> {
+  let cpu = processCpuMs(pid);
+  const timer = setInterval(() => {
+    void sim.call<FleetCounts>({ cmd: 'counts' }).then((c) => {
+      const now = processCpuMs(pid);
+      const errors = Object.entries(c.errors).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+      log(
+        `  ${what}: registered ${c.registered}, watching ${c.watching}, reported ${c.reported}; in flight ${c.inFlight}, queued ${c.queued}; ` +
+          `watch reconnects ${c.watchReconnects} (410: ${c.gone}); errors ${errors}; server ${(memory(pid).rss).toFixed(0)} MiB, ${((now - cpu) / 100).toFixed(0)} % CPU`,
+      );
+      cpu = now;
+    }, () => undefined);
+  }, 10_000);
+  try {
+    return await wait;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 async function benchSize(n: number, trials: number, o: Opts, log: (s: string) => void): Promise<SizeResult> {
-  const server = await startServer({ env: o.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` } : {} });
+  const server = await startServer({
+    args: o.historyRevisions ? ['--history-revisions', String(o.historyRevisions)] : [],
+    env: o.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` } : {},
+  });
   const pid = server.child.pid!;
+  // Interrupted: the server child is killed by its own exit hook; its data dir goes with it.
+  const cleanup = () => rmSync(server.dataDir, { recursive: true, force: true });
+  process.once('exit', cleanup);
   const api = new Api(server, 64);
   const sim = new Sim();
   const result: SizeResult = { n, baseRssMiB: memory(pid).rss, registerSeconds: NaN, trials: [] };
@@ -367,16 +400,17 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
       options: {
         server: server.url, token: server.token, ca: server.ca, count: n, labels: FLEET_LABELS,
         applyMs: o.applyMs, coalesceMs: o.coalesceMs, heartbeatSeconds: o.heartbeatSeconds, statsSeconds: o.statsSeconds, statsServers: o.statsServers,
+        startPerSecond: o.startPerSecond,
       } satisfies FleetOptions,
     });
     const t0 = clock();
-    await sim.call({ cmd: 'ready', timeoutMs: Math.max(60_000, n * 30) });
+    await withProgress(sim, pid, 'registering', log, sim.call({ cmd: 'ready', timeoutMs: Math.max(60_000, n * 60) }));
     result.registerSeconds = (clock() - t0) / 1000;
     log(`N=${n}: all registered, watching and reported in ${result.registerSeconds.toFixed(1)} s`);
     // The first revision: the controller moves instances as they register; direct mode pins it.
     if (firstMode === 'direct') await pinAll(api, names, `${CONFIG}-1`, 64);
     try {
-      await sim.call({ cmd: 'done', revision: `${CONFIG}-1`, count: n, timeoutMs: Math.max(30_000, n * 10) });
+      await withProgress(sim, pid, `waiting for ${CONFIG}-1`, log, sim.call({ cmd: 'done', revision: `${CONFIG}-1`, count: n, timeoutMs: Math.max(30_000, n * 10) }));
     } catch (err) {
       throw new Error(
         firstMode === 'controller'
@@ -396,7 +430,7 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
       if (mode === 'controller' && o.rolling && n === 1000) plan.push({ mode, strategy: { type: 'Rolling', canary: 1, maxUnavailable: '10%' } });
     }
     for (const [k, p] of plan.entries()) {
-      const trial = await runTrial(api, sim, pid, names, p.mode, p.strategy, ++seq, o);
+      const trial = await runTrial(api, sim, pid, names, p.mode, p.strategy, ++seq, o, log);
       result.trials.push(trial);
       const done = trial.done.filter((v) => Number.isFinite(v)).length;
       log(
@@ -412,10 +446,15 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
     log(`N=${n}: FAILED: ${result.failure}`);
   } finally {
     result.serverTail = server.output().slice(-4000);
+    if (result.failure || result.trials.some((t) => t.failure)) {
+      result.serverLog = join(tmpdir(), `bench-fleet-server-${n}-${Date.now()}.log`);
+      writeFileSync(result.serverLog, server.output());
+    }
     await sim.stop();
     api.close();
     await server.stop();
     server.cleanup();
+    process.off('exit', cleanup);
   }
   return result;
 }
@@ -435,7 +474,7 @@ async function measureIdle(api: Api, sim: Sim, pid: number, seconds: number): Pr
   return { seconds: elapsed, rssMiB: memory(pid).rss, cpuPercent: (cpu / 10) / elapsed, writesPerSecond: (rv1 - rv0) / elapsed, simRequestsPerSecond: perSecond };
 }
 
-async function runTrial(api: Api, sim: Sim, pid: number, names: string[], mode: Mode, strategy: Strategy, seq: number, o: Opts): Promise<Trial> {
+async function runTrial(api: Api, sim: Sim, pid: number, names: string[], mode: Mode, strategy: Strategy, seq: number, o: Opts, log: (s: string) => void): Promise<Trial> {
   const current = await api.call('GET', `${NS}/haproxyconfigs/${CONFIG}`);
   const body = { ...current, spec: { ...current.spec, config: configText(seq), instanceSelector: selector(mode), strategy } };
   const rv0 = await api.storeRevision();
@@ -454,7 +493,7 @@ async function runTrial(api: Api, sim: Sim, pid: number, names: string[], mode: 
   }
   let failure: string | undefined;
   try {
-    await sim.call({ cmd: 'done', revision, count: names.length, timeoutMs: o.timeoutMs });
+    await withProgress(sim, pid, `rolling out ${revision}`, log, sim.call({ cmd: 'done', revision, count: names.length, timeoutMs: o.timeoutMs }));
   } catch (err) {
     failure = (err as Error).message;
   }
@@ -713,6 +752,8 @@ function parse(): Opts | undefined {
         'stats-seconds': { type: 'string' },
         'stats-servers': { type: 'string' },
         'timeout-seconds': { type: 'string' },
+        'start-per-second': { type: 'string' },
+        'history-revisions': { type: 'string' },
         profile: { type: 'string' },
         'no-doc': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -747,6 +788,8 @@ function parse(): Opts | undefined {
     statsSeconds: int(values['stats-seconds'], 60, 'stats-seconds', 1),
     statsServers: int(values['stats-servers'], 10, 'stats-servers', 0),
     timeoutMs: int(values['timeout-seconds'], 300, 'timeout-seconds', 1) * 1000,
+    startPerSecond: int(values['start-per-second'], 0, 'start-per-second', 0),
+    historyRevisions: values['history-revisions'] === undefined ? undefined : int(values['history-revisions'], 0, 'history-revisions', 100),
     profile: values.profile,
   };
 }
@@ -774,7 +817,7 @@ async function main(): Promise<void> {
   for (const l of breakdown(results)) process.stdout.write(`${l}\n`);
   const failures = results.filter((x) => x.failure || x.trials.some((t) => t.failure));
   for (const f of failures) {
-    process.stdout.write(`\nN=${f.n}: ${f.failure ?? f.trials.find((t) => t.failure)!.failure}\n--- last server output ---\n${f.serverTail}\n`);
+    process.stdout.write(`\nN=${f.n}: ${f.failure ?? f.trials.find((t) => t.failure)!.failure}\n--- last server output (all of it in ${f.serverLog}) ---\n${f.serverTail}\n`);
   }
   process.stdout.write(`\nTotal: ${Math.round(seconds)} s\n`);
   if (!process.argv.includes('--no-doc')) {
@@ -786,6 +829,8 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--sim-child')) simChild();
 else {
+  // Ctrl-C: exit through 'exit' hooks, which kill the server child and remove its data dir.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   main().then(
     () => process.exit(process.exitCode ?? 0),
     (err: unknown) => {

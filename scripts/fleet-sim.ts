@@ -24,7 +24,9 @@ const USAGE = `Usage: npm run fleet-sim -- [options]
   --no-events             do not record an Event per apply
   --share-revisions       GET each ConfigRevision once for the fleet, not once per agent
   --pool-sockets N        keep-alive sockets for requests other than watches (default 128)
-  --max-in-flight N       requests in flight at once, watch set-up included (default 256)
+  --max-in-flight N       requests other than watches in flight at once (default 256)
+  --max-watch-opens N     watches being set up at once (default 64)
+  --start-per-second N    agents started per second (default 0: all at once, under the caps)
 `;
 
 class UsageError extends Error {}
@@ -51,6 +53,8 @@ function options() {
         'share-revisions': { type: 'boolean' },
         'pool-sockets': { type: 'string' },
         'max-in-flight': { type: 'string' },
+        'max-watch-opens': { type: 'string' },
+        'start-per-second': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -99,6 +103,8 @@ function options() {
     shareRevisions: values['share-revisions'] ?? false,
     poolSockets: num('pool-sockets', 1),
     maxInFlight: num('max-in-flight', 1),
+    maxWatchOpens: num('max-watch-opens', 1),
+    startPerSecond: num('start-per-second', 0),
   };
 }
 

@@ -5,8 +5,12 @@
  *
  * - registers its HAProxyInstance (create; on 409 or when it exists, adopt it, adding missing labels);
  * - watches only its own instance (`fieldSelector=metadata.name=X`, `allowWatchBookmarks`),
- *   resuming from the last resourceVersion it saw, re-getting the instance on 410, reconnecting
- *   with the agent's jittered backoff (0.5 s doubling to 30 s, ±50 %);
+ *   resuming from the last resourceVersion it saw, reconnecting with the agent's jittered
+ *   backoff (0.5 s doubling to 30 s, ±50 %); on 410 it reads its instance again and resumes from
+ *   there: by default with a list (`fieldSelector=metadata.name=X`), whose resourceVersion is the
+ *   store's current one, as client-go's reflector re-lists; `onGone: 'get'` re-GETs the object and
+ *   resumes from the object's own resourceVersion, as hq-agent does today (which can itself be
+ *   compacted when other objects are written often: then every watch ends in 410 again at once);
  * - when `spec.configRevision` names a revision it has not applied (nor failed), GETs that
  *   ConfigRevision, renders it for itself when `spec.config.template` is true (a placeholder it
  *   cannot fill is a RenderFailed rejection), "applies" it (waits `applyMs` ± jitter; fails when
@@ -23,7 +27,9 @@
  * What differs from N real agents, on purpose: requests other than watches share one keep-alive
  * pool (`poolSockets`) under one cap (`maxInFlight`), so a start of 10,000 does not open 10,000
  * more connections at once (a real agent keeps one or two); each watch has its own connection,
- * as a real agent's does. Timers are one shared tick, not timers per agent. The first Lease
+ * as a real agent's does, and does not queue behind other requests (at most `maxWatchOpens`
+ * connect at once). `startPerSecond` staggers the start as hosts booting would. Timers are one
+ * shared tick, not timers per agent. The first Lease
  * renewal and the first stats rewrite after registration fall at a random phase, as they would
  * across independent hosts. Answers are checked by status code; bodies are parsed only where the
  * simulator needs them (watch events, instances, the first copy of each revision) and not
@@ -85,13 +91,20 @@ export interface FleetOptions {
   shareRevisions?: boolean;
   /** Keep-alive sockets for requests other than watches (default 128). */
   poolSockets?: number;
-  /** Requests in flight at once, watch set-up included (default 256); the rest queue here. */
+  /** Requests other than watches in flight at once (default 256); the rest queue here. */
   maxInFlight?: number;
+  /** Watches being set up (TLS handshake to response headers) at once (default 64). */
+  maxWatchOpens?: number;
+  /** Agents started per second (default 0: all at once, under the caps above). */
+  startPerSecond?: number;
+  /** How a 410 is recovered from: re-list by name (default), or re-GET the object as hq-agent does. */
+  onGone?: 'list' | 'get';
   log?: (message: string) => void;
 }
 
 export type RequestKind =
   | 'instance-get'
+  | 'instance-list'
   | 'instance-create'
   | 'instance-patch'
   | 'status'
@@ -264,6 +277,8 @@ class SimAgent {
   // Status reporting: condition states (one letter each) and transition times, as last written.
   condState = '';
   condSince: string[] = [];
+  /** appliedRevision as last written. */
+  writtenRevision: string | undefined;
   sig = '';
   statsDueAt = 0;
   firstReport = true;
@@ -336,6 +351,9 @@ function withDefaults(o: FleetOptions): Resolved {
     shareRevisions: false,
     poolSockets: 128,
     maxInFlight: 256,
+    maxWatchOpens: 64,
+    startPerSecond: 0,
+    onGone: 'list',
     ...given,
   };
 }
@@ -374,6 +392,7 @@ class FleetImpl implements Fleet {
   private readonly pool: HttpsAgent | HttpAgent;
   private readonly watchPool: HttpsAgent | HttpAgent;
   private readonly limiter: Limiter;
+  private readonly watchLimiter: Limiter;
   private readonly headers: Record<string, string>;
   private readonly base: string;
   private readonly revisions = new Map<string, Revision>();
@@ -402,6 +421,7 @@ class FleetImpl implements Fleet {
     // A watch holds its connection for as long as it lasts: one each, never pooled.
     this.watchPool = https ? new HttpsAgent({ keepAlive: false, maxSockets: Infinity, ...tls }) : new HttpAgent({ keepAlive: false });
     this.limiter = new Limiter(o.maxInFlight);
+    this.watchLimiter = new Limiter(o.maxWatchOpens);
     this.headers = { authorization: `Bearer ${o.token}`, accept: 'application/json' };
     this.base = `${API}/namespaces/${o.namespace}`;
     for (let i = 0; i < o.count; i++) {
@@ -410,7 +430,15 @@ class FleetImpl implements Fleet {
       this.agents.push(new SimAgent(i, name, o.labels));
     }
     this.tick = setInterval(() => this.onTick(), 100);
-    for (const a of this.agents) void this.start(a);
+    if (o.startPerSecond > 0) {
+      // Every 100 ms, the next tenth of a second's worth.
+      let next = 0;
+      const starter = setInterval(() => {
+        const until = Math.min(this.agents.length, next + Math.max(1, Math.round(o.startPerSecond / 10)));
+        for (; next < until && !this.stopped; next++) void this.start(this.agents[next]!);
+        if (next >= this.agents.length || this.stopped) clearInterval(starter);
+      }, 100);
+    } else for (const a of this.agents) void this.start(a);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -561,9 +589,9 @@ class FleetImpl implements Fleet {
       `&fieldSelector=${encodeURIComponent(`metadata.name=${a.name}`)}&resourceVersion=${a.rv}`;
     // Taken at once, so the tick does not open a second watch while this one waits for a slot.
     a.req = PENDING;
-    void this.limiter.acquire().then(() => {
+    void this.watchLimiter.acquire().then(() => {
       if (this.stopped) {
-        this.limiter.release();
+        this.watchLimiter.release();
         return;
       }
       this.requests.watch = (this.requests.watch ?? 0) + 1;
@@ -571,7 +599,7 @@ class FleetImpl implements Fleet {
       const release = () => {
         if (released) return;
         released = true;
-        this.limiter.release();
+        this.watchLimiter.release();
       };
       const req = this.request(
         { host: this.url.hostname, port: this.url.port, method: 'GET', path, agent: this.watchPool, headers: this.headers } as RequestOptions,
@@ -649,9 +677,24 @@ class FleetImpl implements Fleet {
         a.want = undefined;
       } else {
         this.readInstance(a, obj);
+        // Someone else rewrote our status (the server marks an agent lost when its Lease
+        // lapses): the agent puts the truth back at once, not at the next stats interval.
+        if (a.sig && this.overwritten(a, obj)) a.sig = '';
       }
       this.schedule(a);
     }
+  }
+
+  /** Whether the status in `obj` differs from what this agent last wrote (conditions' states, applied revision). */
+  private overwritten(a: SimAgent, obj: WireInstance): boolean {
+    const st = obj.status;
+    if (!st) return true;
+    if ((st.appliedRevision ?? undefined) !== a.writtenRevision) return true;
+    for (const c of st.conditions ?? []) {
+      const i = CONDITION_TYPES.indexOf(c.type as (typeof CONDITION_TYPES)[number]);
+      if (i >= 0 && a.condState[i] !== c.status?.[0]) return true;
+    }
+    return false;
   }
 
   private watchClosed(a: SimAgent, req: ClientRequest): void {
@@ -669,9 +712,26 @@ class FleetImpl implements Fleet {
     if (err instanceof HttpError && err.code === 410) {
       // Our resourceVersion is gone from history: read the current state and go on from it.
       this.gone++;
-      void this.call('instance-get', 'GET', `${this.base}/haproxyinstances/${a.name}`).then(
+      const path = this.o.onGone === 'get'
+        ? `${this.base}/haproxyinstances/${a.name}`
+        : `${this.base}/haproxyinstances?fieldSelector=${encodeURIComponent(`metadata.name=${a.name}`)}`;
+      void this.call(this.o.onGone === 'get' ? 'instance-get' : 'instance-list', 'GET', path).then(
         (r) => {
-          this.readInstance(a, JSON.parse(r.text) as WireInstance);
+          const body = JSON.parse(r.text) as WireInstance & { items?: WireInstance[] };
+          if (this.o.onGone === 'get') this.readInstance(a, body);
+          else {
+            const obj = body.items?.[0];
+            if (obj) this.readInstance(a, obj);
+            // Resume from the list's revision (the store's current one), not the object's.
+            if (typeof body.metadata?.resourceVersion === 'string') a.rv = body.metadata.resourceVersion;
+            if (!obj) {
+              // Deleted while we were away: register again.
+              if (a.registered) this.registeredCount--;
+              a.registered = false;
+              a.want = undefined;
+            }
+          }
+          this.schedule(a);
           this.openWatch(a);
         },
         () => {
@@ -854,6 +914,7 @@ class FleetImpl implements Fleet {
     await this.call(kind, 'PATCH', `${this.base}/haproxyinstances/${a.name}/status`, { status }, 'application/merge-patch+json');
     const after = clock();
     a.sig = sig;
+    a.writtenRevision = a.applied;
     a.condState = state;
     a.condSince = since;
     a.statsDueAt = after + this.o.statsSeconds * 1000 * (a.firstReport ? Math.random() : 1);
@@ -1046,6 +1107,7 @@ class FleetImpl implements Fleet {
       a.req = undefined;
     }
     this.limiter.drain();
+    this.watchLimiter.drain();
     this.pool.destroy();
     this.watchPool.destroy();
   }
@@ -1058,6 +1120,6 @@ interface WireInstance {
   status?: {
     appliedRevision?: string;
     appliedHash?: string;
-    conditions?: { type?: string; status?: string; lastTransitionTime?: string }[];
+    conditions?: { type?: string; status?: string; reason?: string; lastTransitionTime?: string }[];
   };
 }
