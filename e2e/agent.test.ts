@@ -179,6 +179,8 @@ describe('hq-agent with real HAProxy', () => {
   it('survives the API server being away for minutes: no reload while it is gone, reconverges after', { timeout: 240_000 }, async () => {
     await pin('web-1');
     await until('back on web-1', async () => condition(await instance(), 'Ready')?.status === 'True' || undefined);
+    // The fixed error is cleared, not left behind by the merge patch.
+    expect((await instance()).status.lastApplyError).toBeUndefined();
     const reloadsBefore = (await instance()).status.haproxy.reloads;
     const procReloadsBefore = (await haproxy.cli.showProc()).master.reloads;
     await server.stop();

@@ -12,12 +12,13 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { Value } from '@sinclair/typebox/value';
-import type { TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
 import {
   ConfigRevisionSchema,
   GROUP,
   HAProxyConfigSchema,
   HAProxyInstanceSchema,
+  ListSchema,
   VERSION,
   type ConfigRevision,
   type HAProxyConfig,
@@ -58,6 +59,12 @@ export interface HQClient {
   readonly namespace: string;
   readonly server: string;
   getInstance(name: string): Promise<HAProxyInstance | undefined>;
+  /**
+   * The instance and the store's current revision, from a list by name: after a 410, a watch
+   * resumes from the list's revision (as client-go's reflector does), never from the object's
+   * own resourceVersion, which may itself be older than the kept history.
+   */
+  listInstance(name: string): Promise<{ instance?: HAProxyInstance; resourceVersion: string }>;
   createInstance(instance: HAProxyInstance): Promise<HAProxyInstance>;
   patchInstance(name: string, patch: object): Promise<HAProxyInstance>;
   /** Merge-patch /status (the only way the agent writes status). */
@@ -71,6 +78,8 @@ export interface HQClient {
   /** Watch one instance by name from resourceVersion (exclusive). Returns a function that stops it. */
   watchInstance(name: string, resourceVersion: string, handlers: InstanceWatchHandlers): Promise<() => void>;
 }
+
+const InstanceListSchema = ListSchema('HAProxyInstance', HAProxyInstanceSchema);
 
 const PLURALS = { instance: 'haproxyinstances', config: 'haproxyconfigs', revision: 'configrevisions', event: 'events', lease: 'leases' } as const;
 
@@ -146,6 +155,11 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
     async getInstance(name) {
       const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.instance, name }));
       return obj === undefined ? undefined : check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance');
+    },
+    async listInstance(name) {
+      const list = await call(() => api.listNamespacedCustomObject({ ...base, plural: PLURALS.instance, fieldSelector: `metadata.name=${name}` }));
+      const checked = check<Static<typeof InstanceListSchema>>(InstanceListSchema, list, 'HAProxyInstanceList');
+      return { instance: checked.items[0], resourceVersion: checked.metadata.resourceVersion ?? '0' };
     },
     async createInstance(instance) {
       const obj = await call(() => api.createNamespacedCustomObject({ ...base, plural: PLURALS.instance, body: instance }));

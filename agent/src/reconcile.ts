@@ -225,12 +225,16 @@ export class Reconciler {
       const err = await ended;
       if (this.abort.signal.aborted) return;
       if (err instanceof ApiError && err.code === 410) {
-        // Our resourceVersion is gone from history: read the current state and go on from it.
+        // Our resourceVersion is gone from history: list the current state and resume from the
+        // list's revision (the object's own may be older than the history too: a hot loop of
+        // 410s). Backoff still applies if 410s repeat.
         try {
-          this.instance = (await this.client.getInstance(this.o.name)) ?? this.instance;
-          rv = this.instance?.metadata.resourceVersion ?? '0';
+          const listed = await this.client.listInstance(this.o.name);
+          if (listed.instance) this.instance = listed.instance;
+          rv = listed.resourceVersion;
+          this.o.log('info', `watch history expired; re-listed, resuming at resourceVersion ${rv}`);
           this.schedule();
-          continue;
+          if (attempt++ === 0) continue;
         } catch {
           // fall through to backoff
         }
@@ -460,7 +464,9 @@ export class Reconciler {
     const due = this.clock.now() - this.reportedAt >= this.o.statsMs;
     if (!changed && !due) return;
     if (!changed && this.reported) next.heartbeatTime = next.heartbeatTime ?? this.reported.heartbeatTime;
-    const updated = await this.client.patchInstanceStatus(this.o.name, next);
+    // A merge patch keeps what it leaves out: clear a fixed apply error explicitly.
+    const clear = this.reported?.lastApplyError && !next.lastApplyError ? { lastApplyError: null } : {};
+    const updated = await this.client.patchInstanceStatus(this.o.name, { ...next, ...clear });
     this.instance = { ...updated, spec: updated.spec };
     this.reported = updated.status;
     this.reportedAt = this.clock.now();
