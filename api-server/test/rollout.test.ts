@@ -139,8 +139,7 @@ describe('rollout controller', () => {
     r = await call('PATCH', `${ns('haproxyconfigs', n)}/web`, { spec: { config: rev1.spec.config.config } }, mergePatch);
     expect(r.status, r.text).toBe(200);
     await until('canary on web-3', async () => (await targets(n)).r1 === 'web-3');
-    const recovered = await getConfig('web', n);
-    expect(condition(recovered, 'Halted')?.status).toBe('False');
+    await until('the halt cleared by the new generation', async () => condition(await getConfig('web', n), 'Halted')?.status === 'False');
     for (const i of ['r1', 'r2', 'r3', 'r4', 'r5']) {
       await until(`${i} on web-3`, async () => (await targets(n))[i] === 'web-3');
       await report(n, i, 'ready');
@@ -189,7 +188,7 @@ describe('rollout controller', () => {
     await call('PATCH', `${ns('haproxyinstances', 'paused')}/p2`, { spec: { paused: true } }, mergePatch);
     const c = await until('paused status', async () => {
       const cfg = await getConfig('web', 'paused');
-      return condition(cfg, 'Progressing')?.reason === 'Paused' && cfg;
+      return condition(cfg, 'Progressing')?.reason === 'Paused' && cfg.status.pausedInstances === 1 && cfg;
     });
     expect(c.status).toMatchObject({ instances: 2, pausedInstances: 1, updated: 0 });
     expect(await targets('paused')).toEqual({ p1: null, p2: null });

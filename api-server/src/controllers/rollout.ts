@@ -62,6 +62,23 @@ export function resolveMaxUnavailable(value: number | string | undefined, total:
   return Math.max(1, Math.floor((total * Number(v.slice(0, -1))) / 100));
 }
 
+/** What of an instance a rollout reads: a change to anything else (stats, heartbeats) is ignored. */
+function rolloutView(obj: ApiObject): string {
+  const i = obj as unknown as HAProxyInstance;
+  const s = i.status;
+  return JSON.stringify([
+    i.metadata.labels,
+    i.metadata.annotations?.[REVISION_SET_AT_ANNOTATION],
+    i.spec?.configRevision,
+    i.spec?.paused,
+    i.spec?.values,
+    s?.appliedRevision,
+    s?.lastApplyError?.revision,
+    s?.lastApplyError?.message,
+    (s?.conditions ?? []).filter((c) => c.type !== 'HAProxyRunning' && c.type !== 'Drifted').map((c) => [c.type, c.status, c.reason, c.message]),
+  ]);
+}
+
 interface InstanceView {
   obj: ApiObject;
   name: string;
@@ -115,7 +132,15 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
   const onError = (err: unknown) => o.log('warn', 'rollout controller: informer error; re-listing', { err: (err as Error).message });
   // A config's selector changes what its neighbours may touch (conflicts): sync the namespace.
   const configs: Informer = startInformer(configsReg, (c) => enqueueNamespace(c.metadata.namespace), onError);
-  const instances: Informer = startInformer(instancesReg, (i) => enqueueNamespace(i.metadata.namespace), onError);
+  // Most instance writes are agents refreshing stats: only what a rollout reads wakes the controller.
+  const instances: Informer = startInformer(
+    instancesReg,
+    (i, old, type) => {
+      if (type === 'MODIFIED' && old && rolloutView(old) === rolloutView(i)) return;
+      enqueueNamespace(i.metadata.namespace);
+    },
+    onError,
+  );
   const revisions: Informer = startInformer(revisionsReg, () => {}, onError);
   // Agent liveness, as Kubernetes' node lifecycle controller does it: when each agent's Lease last
   // changed, by our own clock (never comparing the agent's clock with ours).
@@ -139,6 +164,11 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
   }, o.resyncMs ?? 5_000);
   resync.unref();
 
+  // A sync reads the whole fleet, so with ten thousand instances it is not free: after a sync that
+  // took d ms, the same config waits 3d (at most 1 s) before the next one, so status writes
+  // streaming in are folded into few syncs and the controller stays under ~25% of the event loop.
+  const notBefore = new Map<string, number>();
+  const deferred = new Set<string>();
   function drain(): void {
     if (draining || stopped) return;
     draining = true;
@@ -149,8 +179,22 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
         while (queue.size > 0 && !stopped) {
           const key = queue.values().next().value!;
           queue.delete(key);
+          const wait = (notBefore.get(key) ?? 0) - now();
+          if (wait > 0) {
+            if (!deferred.has(key)) {
+              deferred.add(key);
+              setTimeout(() => {
+                deferred.delete(key);
+                queue.add(key);
+                drain();
+              }, wait).unref();
+            }
+            continue;
+          }
+          const started = performance.now();
           try {
             await sync(key);
+            notBefore.set(key, now() + Math.min(1_000, 3 * (performance.now() - started)));
           } catch (err) {
             if (err instanceof ApiError && err.reason === 'Conflict') queue.add(key);
             else o.log('warn', `rollout controller: sync of ${key} failed; will retry`, { err: (err as Error).message });
