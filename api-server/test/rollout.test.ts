@@ -221,6 +221,20 @@ describe('rollout controller', () => {
     expect(none.body.message).toContain('has no spec.configRevision yet');
   });
 
+  it("moving an instance keeps its agent's whole status (the controller caches it without stats)", async () => {
+    const n = 'stats';
+    expect((await call('POST', ns('haproxyinstances', n), instanceFixture({ metadata: { name: 's1' } }))).status).toBe(201);
+    const inst = await getInstance('s1', n);
+    const stats = { servers: [{ name: 'app1', backend: 'app', status: 'UP', currentSessions: 3 }] };
+    expect((await call('PUT', `${ns('haproxyinstances', n)}/s1/status`, { ...inst, status: { stats } })).status).toBe(200);
+    expect((await call('POST', ns('haproxyconfigs', n), configFixture())).status).toBe(201);
+    const moved = await until('s1 moved', async () => {
+      const i = await getInstance('s1', n);
+      return i.spec.configRevision === 'web-1' && i;
+    });
+    expect(moved.status.stats).toEqual(stats);
+  });
+
   it('an agent whose Lease stops being renewed is marked AgentConnected=False, with an AgentLost event', async () => {
     const n = 'lost';
     expect((await call('POST', ns('haproxyinstances', n), instanceFixture({ metadata: { name: 'l1' } }))).status).toBe(201);

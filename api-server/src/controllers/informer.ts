@@ -22,6 +22,8 @@ export function startInformer(
   registry: ResourceRegistry,
   onChange: (obj: ApiObject, old: ApiObject | undefined, type: 'ADDED' | 'MODIFIED' | 'DELETED') => void,
   onError: (err: unknown) => void,
+  /** What to keep of each object (client-go's SetTransform): drop what the controller never reads. */
+  transform: (obj: ApiObject) => ApiObject = (o) => o,
 ): Informer {
   const items = new Map<string, ApiObject>();
   let stopped = false;
@@ -34,7 +36,8 @@ export function startInformer(
       try {
         const list = await registry.list(undefined, {});
         const seen = new Set<string>();
-        for (const obj of list.items) {
+        for (const item of list.items) {
+          const obj = transform(item);
           const key = objectKey(obj);
           seen.add(key);
           const old = items.get(key);
@@ -53,7 +56,7 @@ export function startInformer(
             if (stopped) return;
             if (type === 'ERROR') return; // a 410: end() follows, and we re-list
             if (type === 'BOOKMARK') return;
-            const obj = object as ApiObject;
+            const obj = transform(object as ApiObject);
             const key = objectKey(obj);
             const old = items.get(key);
             if (type === 'DELETED') items.delete(key);

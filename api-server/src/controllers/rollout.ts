@@ -62,6 +62,17 @@ export function resolveMaxUnavailable(value: number | string | undefined, total:
   return Math.max(1, Math.floor((total * Number(v.slice(0, -1))) / 100));
 }
 
+/**
+ * The controller's cached copy of an instance: without the stats summary, which can be 150 KiB
+ * per host (1,000 servers) and which no rollout reads: ten thousand of them would be gigabytes.
+ */
+function trimInstance(obj: ApiObject): ApiObject {
+  const status = obj.status as { stats?: unknown; haproxy?: unknown } | undefined;
+  if (!status?.stats) return obj;
+  const { stats: _stats, ...rest } = status;
+  return { ...obj, status: rest };
+}
+
 /** What of an instance a rollout reads: a change to anything else (stats, heartbeats) is ignored. */
 function rolloutView(obj: ApiObject): string {
   const i = obj as unknown as HAProxyInstance;
@@ -140,6 +151,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       enqueueNamespace(i.metadata.namespace);
     },
     onError,
+    trimInstance,
   );
   const revisions: Informer = startInformer(revisionsReg, () => {}, onError);
   // Agent liveness, as Kubernetes' node lifecycle controller does it: when each agent's Lease last
@@ -346,16 +358,17 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       const { written, conflicts: raced } = await instancesReg.updateMany(
         ns,
         moves.map((v) => ({
-          old: v.obj,
-          proposed: {
-            ...v.obj,
-            metadata: { ...v.obj.metadata, annotations: { ...v.obj.metadata.annotations, [REVISION_SET_AT_ANNOTATION]: stamp } },
-            spec: { ...(v.obj.spec as object), configRevision: target },
-          },
+          name: v.name,
+          resourceVersion: v.obj.metadata.resourceVersion!,
+          mutate: (stored) => ({
+            ...stored,
+            metadata: { ...stored.metadata, annotations: { ...stored.metadata.annotations, [REVISION_SET_AT_ANNOTATION]: stamp } },
+            spec: { ...(stored.spec as object), configRevision: target },
+          }),
         })),
       );
       // Our own writes go into the cache now, so the next sync does not move them again.
-      for (const w of written) instances.observe(w);
+      for (const w of written) instances.observe(trimInstance(w));
       if (raced.length > 0) queue.add(key);
       if (old.latestRevision !== target || old.observedGeneration !== generation) {
         if (updated.length === 0) await event(obj, 'Normal', 'RolloutStarted', `rolling out ${target} (${strategy.type}) to ${views.length} instance(s)`);
@@ -431,7 +444,10 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
         return c;
       });
       try {
-        instances.observe(await instancesReg.update(i.metadata.namespace!, i.metadata.name!, { ...i, status: { ...status, conditions } }, 'status'));
+        // A merge patch of the conditions alone, guarded by the version we judged: our cached
+        // copy lacks the stats, which must not be written back.
+        const patch = { metadata: { resourceVersion: i.metadata.resourceVersion }, status: { conditions } };
+        instances.observe(trimInstance(await instancesReg.patch(i.metadata.namespace!, i.metadata.name!, 'merge', patch, 'status')));
       } catch (err) {
         if (err instanceof ApiError && (err.reason === 'Conflict' || err.reason === 'NotFound')) continue;
         throw err;

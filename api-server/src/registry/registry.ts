@@ -387,25 +387,36 @@ export class ResourceRegistry {
   }
 
   /**
-   * Controllers' bulk write: replace the spec/metadata of many objects at once, each guarded by
-   * the resourceVersion it was read at. Written in transactions of `chunk` ops (etcd's default
-   * --max-txn-ops is 128), so ten thousand instances cost a hundred commits, not ten thousand.
-   * A chunk that loses a race is retried object by object; objects that still conflict are
+   * Controllers' bulk write: change the spec/metadata of many objects at once. Each item names the
+   * resourceVersion the caller decided on and a function from the stored object to the proposed
+   * one; the stored object is read here (callers may cache trimmed copies), and an object that
+   * moved on since is a conflict. Written in transactions of `chunk` ops (etcd's default
+   * --max-txn-ops is 128), so ten thousand instances cost a hundred commits, not ten thousand. A
+   * chunk that loses a race is retried object by object; objects that still conflict are
    * returned by name for the caller to re-read. Nothing here skips validation.
    */
-  async updateMany(namespace: string, items: { old: ApiObject; proposed: ApiObject }[], chunk = 100): Promise<{ written: ApiObject[]; conflicts: string[] }> {
+  async updateMany(
+    namespace: string,
+    items: { name: string; resourceVersion: string; mutate(stored: ApiObject): ApiObject }[],
+    chunk = 100,
+  ): Promise<{ written: ApiObject[]; conflicts: string[] }> {
     const written: ApiObject[] = [];
     const conflicts: string[] = [];
-    const prepared: { name: string; next: ApiObject; op: WriteOp }[] = [];
-    for (const { old, proposed } of items) {
-      const name = old.metadata.name!;
+    const prepared: { name: string; op: WriteOp }[] = [];
+    for (const { name, resourceVersion, mutate } of items) {
+      const old = await this.find(namespace, name);
+      if (!old || old.metadata.resourceVersion !== resourceVersion) {
+        conflicts.push(name);
+        continue;
+      }
+      const proposed = mutate(structuredClone(old));
       if (this.descriptor.specImmutable && !deepEqual(proposed.spec, old.spec)) {
         throw invalid(this.descriptor.kind, GROUP, name, [{ reason: 'FieldValueInvalid', field: 'spec', message: 'field is immutable' }]);
       }
       const next = this.validate(this.merge(this.checkEnvelope(proposed, namespace, name), old, undefined), old);
       if (deepEqual(next, old)) continue;
       const op: WriteOp = { type: 'update', key: this.key(namespace, name), value: this.encode(next), expectedModRevision: Number(old.metadata.resourceVersion) };
-      prepared.push({ name, next, op });
+      prepared.push({ name, op });
     }
     for (let i = 0; i < prepared.length; i += chunk) {
       const batch = prepared.slice(i, i + chunk);

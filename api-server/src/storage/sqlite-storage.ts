@@ -52,7 +52,19 @@ interface Watcher {
   closed: boolean;
 }
 
+/** A txn waiting for its batch. */
+interface Pending {
+  ops: WriteOp[];
+  /** UTF-16 length of its keys and values, about its size in the log. */
+  bytes: number;
+  resolve(results: KeyValue[]): void;
+  reject(err: unknown): void;
+}
+
 const DEFAULT_HISTORY = 10_000;
+/** Bounds of one group commit (see txn). */
+const MAX_BATCH_TXNS = 256;
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** Open (creating if needed) the embedded store at `options.path`. */
 export function openSqliteStorage(options: SqliteStorageOptions): Storage {
@@ -111,12 +123,21 @@ class SqliteStorage implements Storage {
   private revision: number;
   private compacted: number;
   private closed = false;
+  /** Txns waiting for the next batch, in arrival order, and the setImmediate that will run it. */
+  private pending: Pending[] = [];
+  private flushImmediate: NodeJS.Immediate | undefined;
   private readonly stmt: Record<string, StatementSync>;
 
   constructor(db: DatabaseSync, historyRevisions: number) {
     this.db = db;
     this.historyRevisions = historyRevisions;
     this.stmt = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT txn'),
+      release: db.prepare('RELEASE txn'),
+      rollbackTo: db.prepare('ROLLBACK TO txn'),
       meta: db.prepare('SELECT value FROM meta WHERE name = ?'),
       setMeta: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
       current: db.prepare('SELECT l.* FROM current c JOIN log l ON l.rev = c.rev WHERE c.key = ?'),
@@ -143,9 +164,15 @@ class SqliteStorage implements Storage {
         'SELECT * FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev',
       ),
       byRev: db.prepare('SELECT * FROM log WHERE rev = ?'),
+      // Compaction from $from (the last one) to $c. Rows at or below $from are already each
+      // key's latest there, so only what was written in ($from, $c] can make rows droppable:
+      // deletions, and the rows they or updates replaced (their prev_rev). Work in proportion to
+      // the history dropped, not to the number of keys.
       compact: db.prepare(`
-        DELETE FROM log WHERE rev <= $c AND (
-          deleted = 1 OR rev < (SELECT MAX(l2.rev) FROM log l2 WHERE l2.key = log.key AND l2.rev <= $c)
+        DELETE FROM log WHERE rev IN (
+          SELECT prev_rev FROM log WHERE rev > $from AND rev <= $c AND prev_rev > 0
+          UNION ALL
+          SELECT rev FROM log WHERE rev > $from AND rev <= $c AND deleted = 1
         )`),
     };
     this.revision = this.readMeta('revision');
@@ -203,63 +230,141 @@ class SqliteStorage implements Storage {
     return (this.stmt.countCurrent!.get(prefix, prefixEnd(prefix)) as { n: number }).n;
   }
 
+  /**
+   * Writes are group-committed: the txns that arrive before the next setImmediate (at most
+   * MAX_BATCH_TXNS of them, or about MAX_BATCH_BYTES of keys and values) share one SQLite
+   * transaction, so one fsync-bound COMMIT serves them all. Each txn runs in its own SAVEPOINT:
+   * one that fails (a lost compare-and-swap) rolls back alone and rejects alone; the others
+   * commit. Txns apply in arrival order, each seeing the writes of those before it, and take
+   * revisions in that order. Nothing resolves, and no watcher hears of a write, before the COMMIT
+   * that holds it has returned. `ops` is read when the batch runs, not when txn() is called.
+   */
   async txn(ops: WriteOp[]): Promise<KeyValue[]> {
     this.ensureOpen();
     if (ops.length === 0) return [];
-    const results: KeyValue[] = [];
+    let bytes = 0;
+    for (const op of ops) bytes += op.key.length + (op.type === 'delete' ? 0 : op.value.length);
+    return new Promise<KeyValue[]>((resolve, reject) => {
+      this.pending.push({ ops, bytes, resolve, reject });
+      this.flushImmediate ??= setImmediate(this.flush);
+    });
+  }
+
+  /** Commit the next batch of pending txns (a bound method: it is the setImmediate callback). */
+  private readonly flush = (): void => {
+    this.flushImmediate = undefined;
+    if (this.closed || this.pending.length === 0) return;
+    // Take the batch: at least one txn, however large.
+    let n = 0;
+    let bytes = 0;
+    while (n < this.pending.length && n < MAX_BATCH_TXNS && (n === 0 || bytes + this.pending[n]!.bytes <= MAX_BATCH_BYTES)) {
+      bytes += this.pending[n]!.bytes;
+      n++;
+    }
+    const batch = n === this.pending.length ? this.pending.splice(0) : this.pending.splice(0, n);
+    // The rest go in the next batch, after the event loop has had a turn.
+    if (this.pending.length > 0) this.flushImmediate = setImmediate(this.flush);
+
+    const outcomes: ({ ok: true; results: KeyValue[] } | { ok: false; error: unknown })[] = [];
     const events: WatchEvent[] = [];
     let rev = this.revision;
-    this.db.exec('BEGIN IMMEDIATE');
     try {
-      // Current rows as seen inside this txn, so two ops on one key see each other.
-      const seen = new Map<string, Row | undefined>();
-      const currentRow = (key: string): Row | undefined =>
-        seen.has(key) ? seen.get(key) : (this.stmt.current!.get(key) as Row | undefined);
-      ops.forEach((op, i) => {
-        const existing = currentRow(op.key);
-        if (op.type === 'create') {
-          if (existing) throw new KeyExistsError(`key ${op.key} already exists`, op.key, i);
-          rev++;
-          const row: Row = { rev, key: op.key, deleted: 0, create_rev: rev, prev_rev: 0, value: op.value };
-          this.stmt.insert!.run(rev, op.key, 0, rev, 0, op.value);
-          this.stmt.upsertCurrent!.run(op.key, rev);
-          seen.set(op.key, row);
-          results.push(this.toKv(row));
-          events.push({ type: 'put', kv: this.toKv(row) });
-          return;
-        }
-        if (!existing) throw new KeyNotFoundError(`key ${op.key} not found`, op.key, i);
-        if (op.expectedModRevision !== undefined && existing.rev !== op.expectedModRevision) {
-          throw new RevisionMismatchError(op.key, i, existing.rev);
-        }
-        rev++;
-        if (op.type === 'update') {
-          const row: Row = { rev, key: op.key, deleted: 0, create_rev: existing.create_rev, prev_rev: existing.rev, value: op.value };
-          this.stmt.insert!.run(rev, op.key, 0, existing.create_rev, existing.rev, op.value);
-          this.stmt.upsertCurrent!.run(op.key, rev);
-          seen.set(op.key, row);
-          results.push(this.toKv(row));
-          events.push({ type: 'put', kv: this.toKv(row), prevKv: this.toKv(existing) });
-        } else {
-          // A deletion row keeps the last value, so watchers get the final state of the object.
-          this.stmt.insert!.run(rev, op.key, 1, existing.create_rev, existing.rev, existing.value);
-          this.stmt.deleteCurrent!.run(op.key);
-          seen.set(op.key, undefined);
-          const kv = { ...this.toKv(existing), modRevision: rev };
-          results.push(kv);
-          events.push({ type: 'delete', kv, prevKv: this.toKv(existing) });
-        }
-      });
-      this.stmt.setMeta!.run(rev, 'revision');
-      this.db.exec('COMMIT');
+      this.stmt.begin!.run();
     } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
+      for (const t of batch) t.reject(err);
+      return;
+    }
+    try {
+      for (const t of batch) {
+        const mark = events.length;
+        this.stmt.savepoint!.run();
+        try {
+          const { results, last } = this.apply(t.ops, rev, events);
+          this.stmt.release!.run();
+          rev = last;
+          outcomes.push({ ok: true, results });
+        } catch (err) {
+          // Undo this txn's writes (and forget its events); the batch goes on. If SQLite itself
+          // failed and dropped the whole transaction, ROLLBACK TO throws: the batch fails below.
+          events.length = mark;
+          this.stmt.rollbackTo!.run();
+          this.stmt.release!.run();
+          outcomes.push({ ok: false, error: err });
+        }
+      }
+      if (rev !== this.revision) {
+        this.stmt.setMeta!.run(rev, 'revision');
+        this.stmt.commit!.run();
+      } else {
+        this.stmt.rollback!.run(); // every txn failed: nothing to make durable
+      }
+    } catch (err) {
+      // The batch as a whole failed (COMMIT itself, or SQLite dropped the transaction): nothing
+      // of it is durable, so every txn in it fails with that error and no state moves on.
+      try {
+        if (this.db.isTransaction) this.stmt.rollback!.run();
+      } catch {
+        // The connection is beyond a rollback; the next batch reports it.
+      }
+      for (const t of batch) t.reject(err);
+      return;
     }
     this.revision = rev;
-    this.notify(events);
-    this.maybeCompact();
-    return results;
+    batch.forEach((t, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) t.resolve(o.results);
+      else t.reject(o.error);
+    });
+    if (events.length > 0) this.notify(events);
+    if (!this.closed) this.maybeCompact();
+  };
+
+  /**
+   * Apply one txn's ops inside the open transaction, with revisions after `rev`; its events are
+   * appended to `events`. Throws the contract's error naming the first op that fails.
+   */
+  private apply(ops: WriteOp[], rev: number, events: WatchEvent[]): { results: KeyValue[]; last: number } {
+    const results: KeyValue[] = [];
+    // Current rows as seen inside this txn, so two ops on one key see each other.
+    const seen = new Map<string, Row | undefined>();
+    const currentRow = (key: string): Row | undefined =>
+      seen.has(key) ? seen.get(key) : (this.stmt.current!.get(key) as Row | undefined);
+    ops.forEach((op, i) => {
+      const existing = currentRow(op.key);
+      if (op.type === 'create') {
+        if (existing) throw new KeyExistsError(`key ${op.key} already exists`, op.key, i);
+        rev++;
+        const row: Row = { rev, key: op.key, deleted: 0, create_rev: rev, prev_rev: 0, value: op.value };
+        this.stmt.insert!.run(rev, op.key, 0, rev, 0, op.value);
+        this.stmt.upsertCurrent!.run(op.key, rev);
+        seen.set(op.key, row);
+        results.push(this.toKv(row));
+        events.push({ type: 'put', kv: this.toKv(row) });
+        return;
+      }
+      if (!existing) throw new KeyNotFoundError(`key ${op.key} not found`, op.key, i);
+      if (op.expectedModRevision !== undefined && existing.rev !== op.expectedModRevision) {
+        throw new RevisionMismatchError(op.key, i, existing.rev);
+      }
+      rev++;
+      if (op.type === 'update') {
+        const row: Row = { rev, key: op.key, deleted: 0, create_rev: existing.create_rev, prev_rev: existing.rev, value: op.value };
+        this.stmt.insert!.run(rev, op.key, 0, existing.create_rev, existing.rev, op.value);
+        this.stmt.upsertCurrent!.run(op.key, rev);
+        seen.set(op.key, row);
+        results.push(this.toKv(row));
+        events.push({ type: 'put', kv: this.toKv(row), prevKv: this.toKv(existing) });
+      } else {
+        // A deletion row keeps the last value, so watchers get the final state of the object.
+        this.stmt.insert!.run(rev, op.key, 1, existing.create_rev, existing.rev, existing.value);
+        this.stmt.deleteCurrent!.run(op.key);
+        seen.set(op.key, undefined);
+        const kv = { ...this.toKv(existing), modRevision: rev };
+        results.push(kv);
+        events.push({ type: 'delete', kv, prevKv: this.toKv(existing) });
+      }
+    });
+    return { results, last: rev };
   }
 
   /**
@@ -275,7 +380,7 @@ class SqliteStorage implements Storage {
         if (length > key.length) continue;
         const set = this.byPrefix.get(key.slice(0, length));
         if (!set) continue;
-        for (const w of set) if (!w.closed) w.handlers.onEvent(e);
+        for (const w of set) if (!w.closed) this.deliver(w, e);
       }
     }
     this.progressTimer ??= setTimeout(() => {
@@ -283,6 +388,24 @@ class SqliteStorage implements Storage {
       // Notify is synchronous with the commit: every event up to this.revision was delivered.
       for (const w of this.watchers) if (!w.closed) w.handlers.onProgress?.(this.revision);
     }, 100);
+  }
+
+  /**
+   * One event to one watcher. A handler that throws ends its own watch (through onError), not
+   * the batch: the writers were answered already, and the other watchers still get their events.
+   */
+  private deliver(w: Watcher, e: WatchEvent): void {
+    try {
+      w.handlers.onEvent(e);
+    } catch (err) {
+      w.closed = true;
+      this.unindex(w);
+      try {
+        w.handlers.onError(err instanceof Error ? err : new Error(String(err)));
+      } catch {
+        // Nothing more to tell it.
+      }
+    }
   }
 
   private index(w: Watcher): void {
@@ -345,7 +468,7 @@ class SqliteStorage implements Storage {
     if (target <= this.compacted) return;
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      this.stmt.compact!.run({ $c: target });
+      this.stmt.compact!.run({ $from: this.compacted, $c: target });
       this.stmt.setMeta!.run(target, 'compacted');
       this.db.exec('COMMIT');
     } catch (err) {
@@ -358,7 +481,8 @@ class SqliteStorage implements Storage {
   /** Keep history bounded: compact in steps of a quarter of the window, not on every write. */
   private maybeCompact(): void {
     if (this.revision - this.compacted > this.historyRevisions * 1.25) {
-      void this.compact(this.revision - this.historyRevisions);
+      // A failure here is not the writers' (their batch committed): the next batch tries again.
+      this.compact(this.revision - this.historyRevisions).catch(() => {});
     }
   }
 
@@ -373,6 +497,9 @@ class SqliteStorage implements Storage {
     this.byPrefix.clear();
     this.prefixLengths.clear();
     clearTimeout(this.progressTimer);
+    clearImmediate(this.flushImmediate);
+    this.flushImmediate = undefined;
+    for (const t of this.pending.splice(0)) t.reject(new StorageUnavailableError('the embedded store was closed'));
     this.db.close();
   }
 }
