@@ -306,6 +306,69 @@ export function describeStorageConformance(name: string, open: () => Promise<Ope
         expect(await storage.get(`${p}a`)).toEqual(a);
       });
 
+      it('concurrent transactions: one that fails its compare-and-swap fails alone, the others commit', async () => {
+        const keys = ['a', 'b', 'c', 'd', 'e'].map((k) => `${p}${k}`);
+        const first = await storage.txn(keys.map((key) => ({ type: 'create' as const, key, value: 'v1' })));
+        const b2 = await update(keys[1]!, 'v2', first[1]!.modRevision);
+        const before = await storage.currentRevision();
+        // Issued together, without waiting for each other: b's revision is stale, d's key
+        // exists already, and the txn on e fails at its second op (a missing key).
+        const settled = await Promise.allSettled([
+          update(keys[0]!, 'a-new', first[0]!.modRevision),
+          update(keys[1]!, 'b-new', first[1]!.modRevision),
+          update(keys[2]!, 'c-new', first[2]!.modRevision),
+          create(keys[3]!, 'd-new'),
+          storage.txn([
+            { type: 'update', key: keys[4]!, value: 'e-new', expectedModRevision: first[4]!.modRevision },
+            { type: 'delete', key: `${p}missing` },
+          ]),
+          create(`${p}f`, 'f-new'),
+        ]);
+        expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+        const reason = (i: number) => (settled[i] as PromiseRejectedResult).reason as unknown;
+        expect(reason(1)).toBeInstanceOf(RevisionMismatchError);
+        expect((reason(1) as RevisionMismatchError).actualModRevision).toBe(b2.modRevision);
+        expect(reason(3)).toBeInstanceOf(KeyExistsError);
+        expect(reason(4)).toBeInstanceOf(KeyNotFoundError);
+        expect((reason(4) as KeyNotFoundError).opIndex).toBe(1);
+        const written = [0, 2, 5].map((i) => (settled[i] as PromiseFulfilledResult<KeyValue>).value);
+        const after = await storage.currentRevision();
+        expect(new Set(written.map((kv) => kv.modRevision)).size).toBe(3);
+        for (const kv of written) {
+          expect(kv.modRevision).toBeGreaterThan(before);
+          expect(kv.modRevision).toBeLessThanOrEqual(after);
+          expect(await storage.get(kv.key)).toEqual(kv);
+        }
+        expect(await storage.get(keys[1]!)).toEqual(b2);
+        expect(await storage.get(keys[3]!)).toEqual(first[3]);
+        expect(await storage.get(keys[4]!)).toEqual(first[4]);
+      });
+
+      it('concurrent compare-and-swaps against one revision: exactly one wins, the others see its write', async () => {
+        const kv = await create(`${p}a`, 'v0');
+        const settled = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => update(`${p}a`, `v${i + 1}`, kv.modRevision)));
+        const won = settled.filter((r): r is PromiseFulfilledResult<KeyValue> => r.status === 'fulfilled').map((r) => r.value);
+        expect(won).toHaveLength(1);
+        for (const r of settled) {
+          if (r.status === 'fulfilled') continue;
+          expect(r.reason).toBeInstanceOf(RevisionMismatchError);
+          expect((r.reason as RevisionMismatchError).actualModRevision).toBe(won[0]!.modRevision);
+        }
+        expect(await storage.get(`${p}a`)).toEqual(won[0]);
+        // A delete and a create of the same key issued together: whichever order the store
+        // applied them in, the results agree with each other and with what is stored.
+        const [deleted, created] = await Promise.allSettled([remove(`${p}a`, won[0]!.modRevision), create(`${p}a`, 'again')]);
+        expect(deleted.status).toBe('fulfilled');
+        const now = await storage.get(`${p}a`);
+        if (created.status === 'fulfilled') {
+          expect(created.value.modRevision).toBeGreaterThan((deleted as PromiseFulfilledResult<KeyValue>).value.modRevision);
+          expect(now).toEqual(created.value);
+        } else {
+          expect(created.reason).toBeInstanceOf(KeyExistsError);
+          expect(now).toBeUndefined();
+        }
+      });
+
       it('values round-trip unicode exactly', async () => {
         const values = [
           'plain',
@@ -514,6 +577,36 @@ export function describeStorageConformance(name: string, open: () => Promise<Ope
         expect(recorder.events.map((e) => kvOf(e.kv))).toEqual(want);
         expect(recorder.events.every((e) => e.type === 'put')).toBe(true);
         recorder.checkProgress(want.map((kv) => kv.modRevision));
+      });
+
+      it('after many concurrent writes, delivers every event once, in revision order, with prevKv', async () => {
+        const keys = Array.from({ length: 20 }, (_, i) => `${p}k${i}`);
+        const created = await storage.txn(keys.map((key) => ({ type: 'create' as const, key, value: 'v0' })));
+        const recorder = new Recorder();
+        await watch(p, await storage.currentRevision(), recorder);
+        // Each key: an update chain run concurrently with every other key's, plus deletes and
+        // creates issued in the same turn as the updates.
+        const chains = keys.slice(0, 16).map(async (key, i) => {
+          const out: WatchEvent[] = [];
+          let prev = created[i]!;
+          for (let n = 1; n <= 5; n++) {
+            const kv = await update(key, `v${n}`, prev.modRevision);
+            out.push({ type: 'put', kv, prevKv: prev });
+            prev = kv;
+          }
+          return out;
+        });
+        const deletes = keys.slice(16).map(async (key, j) => {
+          const kv = await remove(key, created[16 + j]!.modRevision);
+          return [{ type: 'delete', kv, prevKv: created[16 + j]! } as WatchEvent];
+        });
+        const creates = Array.from({ length: 10 }, async (_, i) => [{ type: 'put', kv: await create(`${p}new${i}`, 'n') } as WatchEvent]);
+        const expected = (await Promise.all([...chains, ...deletes, ...creates])).flat().sort((x, y) => x.kv.modRevision - y.kv.modRevision);
+        expect(expected).toHaveLength(16 * 5 + 4 + 10);
+        await recorder.waitForEvents(expected.length);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(recorder.events).toEqual(expected);
+        recorder.checkProgress(expected.map((e) => e.kv.modRevision));
       });
 
       it('sees only keys under its prefix', async () => {

@@ -3,11 +3,19 @@
  * what only it promises: durability across reopen, bounded history, one owner per file.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteStorage } from '../src/storage/sqlite-storage.ts';
-import { CompactedError, StorageUnavailableError } from '../src/storage/types.ts';
+import {
+  CompactedError,
+  KeyExistsError,
+  RevisionMismatchError,
+  StorageUnavailableError,
+  type Storage,
+  type WatchEvent,
+} from '../src/storage/types.ts';
 import { describeStorageConformance } from './storage-conformance.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hq-sqlite-'));
@@ -18,6 +26,147 @@ describeStorageConformance('embedded', async () => {
   const path = join(dir, `conformance-${++n}.db`);
   const storage = openSqliteStorage({ path });
   return { storage, cleanup: () => storage.close() };
+});
+
+/** Count the store's COMMITs, or make the next ones fail, through its prepared statement. */
+function commits(s: Storage): { count: number; failNext(err: Error): void } {
+  const stmt = (s as unknown as { stmt: Record<string, { run(): unknown }> }).stmt;
+  const real = stmt.commit!;
+  const state = { count: 0, failing: undefined as Error | undefined };
+  stmt.commit = {
+    run: () => {
+      if (state.failing) {
+        const err = state.failing;
+        state.failing = undefined;
+        throw err;
+      }
+      state.count++;
+      return real.run();
+    },
+  };
+  return {
+    get count() {
+      return state.count;
+    },
+    failNext(err: Error) {
+      state.failing = err;
+    },
+  };
+}
+
+describe('embedded store: group commit', () => {
+  it('commits the txns of one turn together, in call order, each seeing the writes before it', async () => {
+    const s = openSqliteStorage({ path: join(dir, 'batch-order.db') });
+    const counted = commits(s);
+    const before = await s.currentRevision();
+    const k = '/g/k';
+    // None awaited: they all wait for the same batch. Revisions are predictable (one per write).
+    const created = s.txn([{ type: 'create', key: k, value: 'one' }]);
+    const updated = s.txn([{ type: 'update', key: k, value: 'two', expectedModRevision: before + 1 }]);
+    const stale = s.txn([{ type: 'update', key: k, value: 'stale', expectedModRevision: before + 1 }]);
+    const duplicate = s.txn([{ type: 'create', key: k, value: 'dup' }]);
+    const removed = s.txn([{ type: 'delete', key: k, expectedModRevision: before + 2 }]);
+    const again = s.txn([{ type: 'create', key: k, value: 'three' }]);
+    // Nothing is visible before the batch commits.
+    expect(await s.currentRevision()).toBe(before);
+    expect(await s.get(k)).toBeUndefined();
+
+    expect((await created)[0]).toEqual({ key: k, value: 'one', createRevision: before + 1, modRevision: before + 1 });
+    expect((await updated)[0]).toEqual({ key: k, value: 'two', createRevision: before + 1, modRevision: before + 2 });
+    const mismatch = await stale.then(() => undefined, (err: unknown) => err);
+    expect(mismatch).toBeInstanceOf(RevisionMismatchError);
+    expect((mismatch as RevisionMismatchError).actualModRevision).toBe(before + 2);
+    await expect(duplicate).rejects.toBeInstanceOf(KeyExistsError);
+    expect((await removed)[0]).toEqual({ key: k, value: 'two', createRevision: before + 1, modRevision: before + 3 });
+    expect((await again)[0]).toEqual({ key: k, value: 'three', createRevision: before + 4, modRevision: before + 4 });
+    expect(await s.currentRevision()).toBe(before + 4);
+    expect(counted.count).toBe(1);
+    await s.close();
+  });
+
+  it('splits a burst larger than one batch into several, keeping the call order', async () => {
+    const s = openSqliteStorage({ path: join(dir, 'batch-split.db') });
+    const counted = commits(s);
+    const before = await s.currentRevision();
+    const results = await Promise.all(Array.from({ length: 600 }, (_, i) => s.txn([{ type: 'create', key: `/g/${i}`, value: String(i) }])));
+    expect(results.map(([kv]) => kv!.modRevision)).toEqual(Array.from({ length: 600 }, (_, i) => before + 1 + i));
+    expect(counted.count).toBe(3);
+    // A single large txn goes in a batch of its own, whatever the byte bound.
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const [a, b] = await Promise.all([s.txn([{ type: 'create', key: '/g/big1', value: big }]), s.txn([{ type: 'create', key: '/g/big2', value: big }])]);
+    expect([a![0]!.modRevision, b![0]!.modRevision]).toEqual([before + 601, before + 602]);
+    expect(counted.count).toBe(5);
+    await s.close();
+  });
+
+  it('a failed COMMIT fails every txn of its batch and moves neither the revision nor the watches on', async () => {
+    const path = join(dir, 'batch-commit-fails.db');
+    let s = openSqliteStorage({ path });
+    const [kv] = await s.txn([{ type: 'create', key: '/f/a', value: 'one' }]);
+    const before = await s.currentRevision();
+    const events: WatchEvent[] = [];
+    await s.watch('/f/', before, { onEvent: (e) => events.push(e), onError() {} });
+    const failure = new Error('disk I/O error (injected)');
+    commits(s).failNext(failure);
+    const settled = await Promise.allSettled([
+      s.txn([{ type: 'update', key: '/f/a', value: 'two', expectedModRevision: kv!.modRevision }]),
+      s.txn([{ type: 'create', key: '/f/b', value: 'b' }]),
+      s.txn([{ type: 'create', key: '/f/a', value: 'exists' }]),
+    ]);
+    expect(settled.map((r) => r.status === 'rejected' && r.reason)).toEqual([failure, failure, failure]);
+    expect(await s.currentRevision()).toBe(before);
+    expect(await s.get('/f/a')).toEqual(kv);
+    expect(await s.get('/f/b')).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(events).toEqual([]);
+    // The store goes on from where it was.
+    const [b] = await s.txn([{ type: 'create', key: '/f/b', value: 'b' }]);
+    expect(b!.modRevision).toBe(before + 1);
+    expect(events.map((e) => e.kv)).toEqual([b]);
+    await s.close();
+    s = openSqliteStorage({ path });
+    expect(await s.currentRevision()).toBe(before + 1);
+    expect(await s.get('/f/a')).toEqual(kv);
+    await s.close();
+  });
+
+  it('close() rejects the txns still waiting for their batch and writes none of them', async () => {
+    const path = join(dir, 'batch-close.db');
+    let s = openSqliteStorage({ path });
+    const before = await s.currentRevision();
+    const waiting = [s.txn([{ type: 'create', key: '/c/a', value: 'a' }]), s.txn([{ type: 'create', key: '/c/b', value: 'b' }])];
+    await s.close();
+    for (const p of waiting) await expect(p).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(s.txn([{ type: 'create', key: '/c/c', value: 'c' }])).rejects.toBeInstanceOf(StorageUnavailableError);
+    s = openSqliteStorage({ path });
+    expect(await s.currentRevision()).toBe(before);
+    expect(await s.count('/c/')).toBe(0);
+    await s.close();
+  });
+
+  it('a watch handler that throws ends its own watch, not the writers or the other watches', async () => {
+    const s = openSqliteStorage({ path: join(dir, 'batch-handler-throws.db') });
+    const from = await s.currentRevision();
+    const errors: Error[] = [];
+    const broken = new Error('handler bug');
+    let calls = 0;
+    await s.watch('/w/', from, {
+      onEvent: () => {
+        calls++;
+        throw broken;
+      },
+      onError: (err) => errors.push(err),
+    });
+    const seen: string[] = [];
+    await s.watch('/w/', from, { onEvent: (e) => seen.push(e.kv.key), onError() {} });
+    const [a, b] = await Promise.all([s.txn([{ type: 'create', key: '/w/a', value: 'a' }]), s.txn([{ type: 'create', key: '/w/b', value: 'b' }])]);
+    expect([a![0]!.key, b![0]!.key]).toEqual(['/w/a', '/w/b']);
+    await s.txn([{ type: 'create', key: '/w/c', value: 'c' }]);
+    expect(seen).toEqual(['/w/a', '/w/b', '/w/c']);
+    expect(calls).toBe(1);
+    expect(errors).toEqual([broken]);
+    await s.close();
+  });
 });
 
 describe('embedded store', () => {
@@ -52,6 +201,45 @@ describe('embedded store', () => {
     await expect(s.watch('/h/', first!.modRevision, { onEvent() {}, onError() {} })).rejects.toBeInstanceOf(CompactedError);
     expect((await s.get('/h/k'))!.value).toBe('200');
     await s.close();
+  });
+
+  it('compacts step by step to exactly what reads and watches from the compacted revision need', async () => {
+    const path = join(dir, 'compaction-steps.db');
+    const s = openSqliteStorage({ path, historyRevisions: 1_000_000 });
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const compactions: number[] = [];
+    for (let step = 0; step < 2000; step++) {
+      const key = `/s/${Math.floor(random() * 30)}`;
+      const kv = await s.get(key);
+      const x = random();
+      if (!kv) await s.txn([{ type: 'create', key, value: String(step) }]);
+      else if (x < 0.15) await s.txn([{ type: 'delete', key, expectedModRevision: kv.modRevision }]);
+      else if (x < 0.2) await s.txn([{ type: 'update', key, value: String(step), expectedModRevision: kv.modRevision }, { type: 'delete', key }, { type: 'create', key, value: 'again' }]);
+      else await s.txn([{ type: 'update', key, value: String(step), expectedModRevision: kv.modRevision }]);
+      if (step % 150 === 149) {
+        const target = (await s.currentRevision()) - Math.floor(random() * 100);
+        const snapshot = await s.list('/s/', { revision: target });
+        const events: string[] = [];
+        const w = await s.watch('/s/', target, { onEvent: (e) => events.push(`${e.type} ${e.kv.key}@${e.kv.modRevision} ${e.prevKv?.modRevision}`), onError() {} });
+        w.close();
+        await s.compact(target);
+        compactions.push(target);
+        expect(await s.list('/s/', { revision: target })).toEqual(snapshot);
+        const again: string[] = [];
+        (await s.watch('/s/', target, { onEvent: (e) => again.push(`${e.type} ${e.kv.key}@${e.kv.modRevision} ${e.prevKv?.modRevision}`), onError() {} })).close();
+        expect(again).toEqual(events);
+      }
+    }
+    await s.close();
+    // Nothing more is kept than needed: at or below the compacted revision, one live row per key.
+    const db = new DatabaseSync(path);
+    const c = compactions[compactions.length - 1]!;
+    const extra = db.prepare(`
+      SELECT COUNT(*) AS n FROM log WHERE rev <= ? AND (
+        deleted = 1 OR rev < (SELECT MAX(l2.rev) FROM log l2 WHERE l2.key = log.key AND l2.rev <= ?))`).get(c, c) as { n: number };
+    expect(extra.n).toBe(0);
+    db.close();
   });
 
   it('refuses a second owner of the same file', async () => {

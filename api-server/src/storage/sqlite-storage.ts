@@ -9,7 +9,9 @@
  * compacted revision can see.
  *
  * node:sqlite is synchronous, so a watch's catch-up read and its registration for live events
- * happen in one turn of the event loop: no write can fall between them.
+ * happen in one turn of the event loop: no write can fall between them. Writes are group-committed
+ * (see txn): the concurrent txns of one event-loop turn share one SQLite transaction and its fsync,
+ * each in its own savepoint, which is what a fleet's many small status and Lease writes need.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
