@@ -99,7 +99,8 @@ function startAgent(extra: string[] = []): ChildProcess {
 beforeAll(async () => {
   serverPort = await freePort();
   frontPort = await freePort();
-  server = await startServer({ args: ['--listen', `127.0.0.1:${serverPort}`] });
+  // Without the rollout controller: these tests pin revisions by hand (e2e/rollout.test.ts has the controller).
+  server = await startServer({ args: ['--listen', `127.0.0.1:${serverPort}`, '--controllers', 'false'] });
   haproxy = await startHAProxy({ config: cfg('v0') });
   agent = startAgent();
 });
@@ -114,7 +115,7 @@ afterAll(async () => {
 
 async function pin(revision: string) {
   const res = await request(server, 'PATCH', `${NS}/haproxyinstances/edge-1`, { spec: { configRevision: revision } }, merge);
-  expect(res.status).toBe(200);
+  expect(res.status, res.text).toBe(200);
 }
 
 describe('hq-agent with real HAProxy', () => {
@@ -191,7 +192,7 @@ describe('hq-agent with real HAProxy', () => {
       expect(await httpGet(frontPort)).toBe('v1');
     }
     expect((await haproxy.cli.showProc()).master.reloads).toBe(procReloadsBefore);
-    server = await startServer({ dataDir: server.dataDir, args: ['--listen', `127.0.0.1:${serverPort}`] });
+    server = await startServer({ dataDir: server.dataDir, args: ['--listen', `127.0.0.1:${serverPort}`, '--controllers', 'false'] });
     await request(server, 'PATCH', `${NS}/haproxyconfigs/web`, { spec: { config: cfg('v3') } }, merge);
     await pin('web-3');
     // Up to the backoff cap (30 s, jittered to 45 s) before the agent's next reconnect attempt.

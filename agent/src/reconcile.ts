@@ -91,6 +91,8 @@ export class Reconciler {
   private lastApply: ApplyResult | undefined;
   private reported: HAProxyInstanceStatus | undefined;
   private reportedAt = 0;
+  /** resourceVersion our last status write produced: only newer writes can be someone else's. */
+  private reportedRv = 0;
   private pending: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -459,7 +461,12 @@ export class Reconciler {
     if (!o.stats && this.reported?.stats) next.stats = this.reported.stats;
     // Someone else rewrote our status (the server marks an agent lost when its Lease lapses):
     // put the truth back at once rather than at the next stats interval.
-    const overwritten = this.instance?.status !== undefined && this.reported !== undefined && significant(this.instance.status) !== significant(this.reported);
+    // (Only a version newer than our own last write counts: the watch echoes our writes late.)
+    const overwritten =
+      this.instance?.status !== undefined &&
+      this.reported !== undefined &&
+      Number(this.instance.metadata.resourceVersion) > this.reportedRv &&
+      significant(this.instance.status) !== significant(this.reported);
     const changed = overwritten || significant(next) !== significant(this.reported);
     const due = this.clock.now() - this.reportedAt >= this.o.statsMs;
     if (!changed && !due) return;
@@ -469,6 +476,7 @@ export class Reconciler {
     const updated = await this.client.patchInstanceStatus(this.o.name, { ...next, ...clear });
     this.instance = { ...updated, spec: updated.spec };
     this.reported = updated.status;
+    this.reportedRv = Number(updated.metadata.resourceVersion);
     this.reportedAt = this.clock.now();
   }
 

@@ -123,7 +123,7 @@ export function buildStatus(o: Observed, previous: HAProxyInstanceStatus | undef
       ...(failed.error?.line ? { line: failed.error.line } : {}),
       time: stamp,
     };
-  } else if (previous?.lastApplyError && r?.outcome !== 'applied') {
+  } else if (previous?.lastApplyError && r?.outcome !== 'applied' && r?.outcome !== 'unchanged') {
     status.lastApplyError = previous.lastApplyError;
   }
   if (o.proc) {

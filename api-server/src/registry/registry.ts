@@ -454,17 +454,19 @@ export class ResourceRegistry {
       const old = await this.get(namespace, name);
       const patched = type === 'merge' ? applyMergePatch(old, patch) : applyJsonPatch(old, patch);
       const proposed = this.checkEnvelope(patched, namespace, name);
-      // A resourceVersion in the patch is a precondition (as in Kubernetes); none means "latest".
+      // A resourceVersion in the patch is a precondition (as in Kubernetes); none means "latest",
+      // and a write that loses a race is then re-read and re-applied.
       const rv = proposed.metadata.resourceVersion;
       if (rv !== undefined && rv !== old.metadata.resourceVersion) {
         throw conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
       }
+      const pinned = patchSetsResourceVersion(type, patch);
       proposed.metadata.name = name;
       try {
         return await this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts);
       } catch (err) {
         // Lost a race with another writer: re-read and re-apply, unless the client pinned a version.
-        const raced = err instanceof ApiError && err.reason === 'Conflict' && rv === undefined;
+        const raced = err instanceof ApiError && err.reason === 'Conflict' && !pinned;
         if (!raced || attempt >= MAX_PATCH_RETRIES) throw err;
       }
     }
@@ -660,6 +662,15 @@ export class ResourceRegistry {
     }
     return { close: stop };
   }
+}
+
+/** Whether the client's patch itself names a resourceVersion (a precondition), not the object it patched. */
+function patchSetsResourceVersion(type: PatchType, patch: unknown): boolean {
+  if (type === 'merge') {
+    const meta = (patch as { metadata?: unknown }).metadata;
+    return typeof meta === 'object' && meta !== null && 'resourceVersion' in meta && (meta as { resourceVersion?: unknown }).resourceVersion != null;
+  }
+  return Array.isArray(patch) && patch.some((op) => typeof op === 'object' && op !== null && (op as { path?: unknown }).path === '/metadata/resourceVersion');
 }
 
 function encodeContinue(rv: number, start: string): string {
