@@ -2,7 +2,7 @@
  * `as=Table` responses (meta.k8s.io/v1 Table) with the descriptor's printer columns, as
  * kube-apiserver renders CRD tables: dates become ages, rows carry PartialObjectMetadata.
  */
-import { evaluateJsonPath, type PrinterColumn, type ResourceDescriptor } from '@haproxyhq/schemas';
+import { evaluateJsonPath, humanDuration, type PrinterColumn, type ResourceDescriptor } from '@haproxyhq/schemas';
 import type { ApiObject } from './registry/registry.ts';
 
 export interface Table {
@@ -16,22 +16,6 @@ export interface Table {
 /** True when the Accept header asks for a Table (kubectl get does). */
 export function wantsTable(accept: string | undefined): boolean {
   return !!accept && /;\s*as=Table/.test(accept);
-}
-
-/** Kubernetes' HumanDuration: 45s, 3m20s, 5h, 2d3h, 400d. */
-export function humanDuration(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 120) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
-  if (m < 180) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 8) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
-  if (h < 48) return `${h}h`;
-  const d = Math.floor(h / 24);
-  if (d < 8) return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
-  if (d < 365 * 2) return `${d}d`;
-  return `${Math.floor(d / 365)}y`;
 }
 
 function cell(obj: ApiObject, c: PrinterColumn, now: number): unknown {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Table } from './client.ts';
-import { cellText, columns, configText, fields, humanDuration, tableHeader, tableRow } from './printers.ts';
+import { humanDuration } from '@haproxyhq/schemas';
+import { cellText, columns, configText, fields, tableHeader, tableRow } from './printers.ts';
 
 const table: Table = {
   kind: 'Table',
