@@ -29,7 +29,6 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request as httpsRequest } from 'node:https';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +36,8 @@ import { parseArgs } from 'node:util';
 import { DOC, memory, processCpuMs, writeDocSection } from './lib/bench.ts';
 import { clock, startFleet, type Fleet, type FleetCounts, type FleetOptions, type RevisionTimings } from './lib/fleet-sim.ts';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
-import { startServer, type ServerProcess } from '../api-server/test/support/server.ts';
+import { startServer } from '../api-server/test/support/server.ts';
+import { BenchApi } from './lib/api-client.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
@@ -194,64 +194,12 @@ class Sim {
 // ---------------------------------------------------------------------------------------------
 // The benchmark's own client: keep-alive HTTPS, failing loudly on anything but a 2xx.
 
-interface Obj {
-  metadata: { name: string; resourceVersion: string; generation?: number; [k: string]: unknown };
-  spec?: Record<string, unknown>;
-  [k: string]: unknown;
-}
 
-class Api {
-  private readonly server: ServerProcess;
-  private readonly agent: Agent;
-  private readonly url: URL;
-
-  constructor(server: ServerProcess, sockets: number) {
-    this.server = server;
-    this.url = new URL(server.url);
-    this.agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, ca: server.ca });
-  }
-
-  call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Obj & { items?: Obj[] }> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: this.url.hostname,
-          port: this.url.port,
-          method,
-          path,
-          agent: this.agent,
-          headers: {
-            authorization: `Bearer ${this.server.token}`,
-            accept: 'application/json',
-            ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
-          },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (text += d));
-          res.on('error', reject);
-          res.on('end', () => {
-            const code = res.statusCode ?? 0;
-            if (code < 200 || code >= 300) reject(new Error(`${method} ${path} answered ${code}: ${text.slice(0, 600)}`));
-            else resolve(JSON.parse(text) as Obj);
-          });
-        },
-      );
-      req.on('error', (err) => reject(new Error(`${method} ${path} failed: ${err.message}`)));
-      req.end(payload);
-    });
-  }
-
+class Api extends BenchApi {
   /** The store's current revision: every write moves it by one. */
   async storeRevision(): Promise<number> {
     const list = await this.call('GET', `${NS}/haproxyconfigs?limit=1`);
     return Number(list.metadata.resourceVersion);
-  }
-
-  close(): void {
-    this.agent.destroy();
   }
 }
 
