@@ -129,6 +129,9 @@ type PatchType = 'merge' | 'json';
 const MAX_PATCH_RETRIES = 8;
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 
+/** Parsed values of store events, shared by the watchers they are delivered to. */
+const decoded = new WeakMap<KeyValue, ApiObject>();
+
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 export class ResourceRegistry {
@@ -168,6 +171,17 @@ export class ResourceRegistry {
   decode(kv: KeyValue): ApiObject {
     const obj = JSON.parse(kv.value) as ApiObject;
     obj.metadata.resourceVersion = String(kv.modRevision);
+    return obj;
+  }
+
+  /**
+   * decode(), once per stored value for all the watchers it is delivered to (the store hands every
+   * watcher the same event): an agent's own watch and the controller's informer share one parse.
+   * Watch consumers only read what they get.
+   */
+  private decodeShared(kv: KeyValue): ApiObject {
+    let obj = decoded.get(kv);
+    if (!obj) decoded.set(kv, (obj = this.decode(kv)));
     return obj;
   }
 
@@ -397,6 +411,7 @@ export class ResourceRegistry {
    */
   async updateMany(
     namespace: string,
+    /** `mutate` returns the proposed object and must not modify the stored one it is given. */
     items: { name: string; resourceVersion: string; mutate(stored: ApiObject): ApiObject }[],
     chunk = 100,
   ): Promise<{ written: ApiObject[]; conflicts: string[] }> {
@@ -409,7 +424,8 @@ export class ResourceRegistry {
         conflicts.push(name);
         continue;
       }
-      const proposed = mutate(structuredClone(old));
+      // `old` was just parsed for this call: mutate may build on it without a copy.
+      const proposed = mutate(old);
       if (this.descriptor.specImmutable && !deepEqual(proposed.spec, old.spec)) {
         throw invalid(this.descriptor.kind, GROUP, name, [{ reason: 'FieldValueInvalid', field: 'spec', message: 'field is immutable' }]);
       }
@@ -611,10 +627,13 @@ export class ResourceRegistry {
       lastRevision = e.kv.modRevision;
       // The key is also a prefix of longer names (edge-1 of edge-10).
       if (onlyKey !== undefined && e.kv.key !== onlyKey) return;
-      const obj = this.decode(e.kv);
-      const prev = e.prevKv ? this.decode(e.prevKv) : undefined;
+      const obj = this.decodeShared(e.kv);
       const now = e.type === 'put' && this.matches(obj, labels, fields);
-      const before = prev !== undefined && this.matches(prev, labels, fields);
+      // Without a label selector the previous value matched exactly when this one does (same
+      // key, same name and namespace): parse it only when labels could have changed the answer.
+      const before =
+        e.prevKv !== undefined &&
+        (labels.length === 0 ? matchesFields(fields, obj.metadata) : this.matches(this.decodeShared(e.prevKv), labels, fields));
       if (e.type === 'delete') {
         if (before) sink.event('DELETED', obj);
       } else if (now && (!before || e.kv.createRevision === e.kv.modRevision)) {
