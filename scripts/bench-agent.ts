@@ -41,7 +41,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DOC, hr, memory, msSince, processCpuMs, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, hr, memory, msSince, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
 import { contentHash, createApplier } from '../agent/src/apply/pipeline.ts';
 import type { ApplyResult, DesiredConfig } from '../agent/src/apply/types.ts';
 import { currentWorker, parseShowInfo, parseShowProc } from '../agent/src/haproxy/master-cli.ts';
@@ -75,13 +75,10 @@ const USAGE = `Usage: npm run bench:agent -- [options]
 // Small helpers
 
 
-function quantile(values: number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-const median = (v: number[]) => quantile(v, 0.5);
-const p90 = (v: number[]) => quantile(v, 0.9);
+/** Nearest-rank quantile of unsorted values. */
+const quantileOf = (values: number[], q: number) => quantile([...values].sort((a, b) => a - b), q);
+const median = (v: number[]) => quantileOf(v, 0.5);
+const p90 = (v: number[]) => quantileOf(v, 0.9);
 
 /** 3 significant digits, thousands separators above 1,000; whole numbers (the agent's own ms) as they are. */
 function fmt(n: number, unit = ''): string {
@@ -378,7 +375,7 @@ async function loadgen(port: number, connections: number): Promise<void> {
     seconds,
     rps: (ok + non2xx) / seconds,
     p50Ms: median(lat),
-    p99Ms: quantile(lat, 0.99),
+    p99Ms: quantileOf(lat, 0.99),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   agent.destroy();
@@ -877,12 +874,8 @@ interface Table {
   text?: number[];
 }
 
-function textTable(t: Table): string {
-  const all = [t.head, ...t.rows];
-  const widths = t.head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const isText = (i: number) => (t.text ?? [0]).includes(i);
-  const line = (r: string[]) => r.map((c, i) => (isText(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(t.head), widths.map((w) => '-'.repeat(w)).join('  '), ...t.rows.map(line)].join('\n');
+function textTableOf(t: Table): string {
+  return textTable(t.head, t.rows, (i) => (t.text ?? [0]).includes(i));
 }
 
 function mdTable(t: Table): string {
@@ -1186,7 +1179,6 @@ interface Opts {
   controlReloads: number;
 }
 
-class UsageError extends Error {}
 
 async function main(): Promise<number> {
   let parsed;
@@ -1262,21 +1254,21 @@ async function main(): Promise<number> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   if (res.reload) {
     out('\n1. Reloads under load\n');
-    out(textTable(reloadTable(res.control ? [res.reload, res.control] : [res.reload])));
+    out(textTableOf(reloadTable(res.control ? [res.reload, res.control] : [res.reload])));
     for (const n of reloadNotes(res.reload)) out(n);
     if (res.control) for (const n of reloadNotes(res.control).slice(0, 2)) out(n);
   }
   if (res.overhead) {
     out('\n2. Per-apply overhead beside the floor (ms, median / p90)\n');
-    out(textTable(overheadTable(res.overhead)));
+    out(textTableOf(overheadTable(res.overhead)));
     out('');
-    out(textTable(overheadSplitTable(res.overhead)));
+    out(textTableOf(overheadSplitTable(res.overhead)));
   }
   if (res.idle) {
     out(`\n3. Idle agent with ${res.idle.servers} servers, ${res.idle.seconds} s\n`);
-    out(textTable(idleTable(res.idle)));
+    out(textTableOf(idleTable(res.idle)));
     out('');
-    out(textTable(baselineTable(res.idle)));
+    out(textTableOf(baselineTable(res.idle)));
     for (const n of idleNotes(res.idle)) out(n);
     if (res.idle.profileDir) out(`Profiles of the source agent (written when it exited): ${res.idle.profileDir}`);
   }
@@ -1298,14 +1290,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench-agent: ${err.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    process.stderr.write(`\nbench-agent FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain('bench-agent', USAGE, main);

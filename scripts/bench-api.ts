@@ -19,12 +19,12 @@
  * the rest of that file (other benchmarks' sections) is kept as it is.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DOC, hr, memory, msSince, processCpuMs, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, filesystemOf, hr, memory, msSince, processCpuMs, runMain, textTable, writeDocSection } from './lib/bench.ts';
 import { Etcd3 } from 'etcd3';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import type { KeyValue, Storage } from '../api-server/src/storage/types.ts';
@@ -643,17 +643,6 @@ async function benchEtcd(o: Opts, log: (s: string) => void): Promise<BackendResu
   }
 }
 
-/** The filesystem a path is on (longest mount point that contains it), e.g. "tmpfs on /dev/shm". */
-function filesystemOf(path: string): string {
-  let best = { mount: '', type: 'unknown' };
-  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-    const [, mount, type] = line.split(' ');
-    if (!mount || !type) continue;
-    const inside = path === mount || path.startsWith(mount.endsWith('/') ? mount : mount + '/');
-    if (inside && mount.length > best.mount.length) best = { mount, type };
-  }
-  return `${best.type} on ${best.mount}`;
-}
 
 function etcdVersion(): string {
   try {
@@ -691,11 +680,8 @@ function cells(b: BackendResult, r: Row): string[] {
   return [r.op, ...trio(r.api), cpu(r.api.serverCpuMs), cpu(r.api.clientCpuMs), ...(r.layer ? trio(r.layer) : []), ...trio(r.floor), overhead(r)];
 }
 
-function textTable(b: BackendResult): string {
-  const all = [headers(b), ...b.rows.map((r) => cells(b, r))];
-  const widths = all[0]!.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
-  const line = (row: string[]) => row.map((c, i) => (i === 0 || i === row.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(all[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
+function textTableOf(b: BackendResult): string {
+  return textTable(headers(b), b.rows.map((r) => cells(b, r)), (i, n) => i === 0 || i === n - 1);
 }
 
 function mdTable(b: BackendResult): string {
@@ -783,7 +769,6 @@ function section(results: BackendResult[], m: Machine, o: Opts, date: string, to
 
 // ---------------------------------------------------------------------------------------------
 
-class UsageError extends Error {}
 
 async function main(): Promise<void> {
   let parsed;
@@ -832,7 +817,7 @@ async function main(): Promise<void> {
 
   for (const b of results) {
     process.stdout.write(`\n${b.title}\nfloor: ${b.floorName}\n${b.layerName ? `storage layer: ${b.layerName}\n` : ''}\n`);
-    process.stdout.write(textTable(b) + '\n');
+    process.stdout.write(textTableOf(b) + '\n');
     process.stdout.write(`API server RSS after the run: ${b.rssMiB.toFixed(0)} MiB (peak ${b.hwmMiB.toFixed(0)} MiB); ${b.seconds.toFixed(0)} s\n`);
     for (const n of b.notes) process.stdout.write(`${n}\n`);
   }
@@ -844,14 +829,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench-api: ${err.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    process.stderr.write(`\nbench-api FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain('bench-api', USAGE, main);

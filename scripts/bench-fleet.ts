@@ -28,12 +28,12 @@
  * and `<!-- bench:fleet:end -->`; the rest of that file is kept as it is.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DOC, memory, processCpuMs, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, filesystemOf, memory, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
 import { clock, startFleet, type Fleet, type FleetCounts, type FleetOptions, type RevisionTimings } from './lib/fleet-sim.ts';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import { startServer } from '../api-server/test/support/server.ts';
@@ -206,10 +206,6 @@ class Api extends BenchApi {
 // ---------------------------------------------------------------------------------------------
 // Measurements
 
-function quantile(sorted: ArrayLike<number>, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
 const sortedOf = (v: Iterable<number>) => Float64Array.from(v).sort();
 
 /** haproxy.cfg of the fleet's config, generation-specific: 10 backends of 4 servers. */
@@ -505,16 +501,6 @@ async function storeFloor(count: number): Promise<{ p50: number; p99: number; op
   }
 }
 
-function filesystemOf(path: string): string {
-  let best = { mount: '', type: 'unknown' };
-  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-    const [, mount, type] = line.split(' ');
-    if (!mount || !type) continue;
-    const inside = path === mount || path.startsWith(mount.endsWith('/') ? mount : mount + '/');
-    if (inside && mount.length > best.mount.length) best = { mount, type };
-  }
-  return `${best.type} on ${best.mount}`;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Output
@@ -593,12 +579,6 @@ const cells = (r: Row) => [
   `${r.serverCpuS.toFixed(2)} s (${((r.serverCpuS * 1000) / r.n).toFixed(2)} ms)`, `${r.simCpuS.toFixed(2)} s`, `${n0(r.peakRssMiB)} MiB`, r.goal,
 ];
 
-function textTable(head: string[], body: string[][]): string {
-  const all = [head, ...body];
-  const widths = head.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
-  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
 const mdTable = (head: string[], body: string[][]) =>
   [head, head.map((_, i) => (i < 2 || i === head.length - 1 ? '---' : '---:')), ...body].map((row) => `| ${row.join(' | ')} |`).join('\n');
 
@@ -714,7 +694,6 @@ function section(results: SizeResult[], floor: Awaited<ReturnType<typeof storeFl
 
 // ---------------------------------------------------------------------------------------------
 
-class UsageError extends Error {}
 
 function parse(): Opts | undefined {
   let values;
@@ -810,15 +789,6 @@ if (process.argv.includes('--sim-child')) simChild();
 else {
   // Ctrl-C: exit through 'exit' hooks, which kill the server child and remove its data dir.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
-  main().then(
-    () => process.exit(process.exitCode ?? 0),
-    (err: unknown) => {
-      if (err instanceof UsageError) {
-        process.stderr.write(`bench-fleet: ${err.message}\n\n${USAGE}`);
-        process.exit(2);
-      }
-      process.stderr.write(`\nbench-fleet FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runMain('bench-fleet', USAGE, main);
+
 }

@@ -4,6 +4,7 @@
  * a line per second shows how the fleet stands.
  */
 import { parseArgs } from 'node:util';
+import { UsageError, runMain } from './lib/bench.ts';
 import { readKubeconfig, startFleet, type FleetCounts } from './lib/fleet-sim.ts';
 
 const USAGE = `Usage: npm run fleet-sim -- [options]
@@ -29,7 +30,6 @@ const USAGE = `Usage: npm run fleet-sim -- [options]
   --start-per-second N    agents started per second (default 0: all at once, under the caps)
 `;
 
-class UsageError extends Error {}
 
 function options() {
   let values;
@@ -152,14 +152,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\nstopped after ${Math.round((Date.now() - started) / 1000)} s; requests by kind: ${JSON.stringify(c.requests)}; errors: ${JSON.stringify(c.errors)}\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`fleet-sim: ${err.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    process.stderr.write(`fleet-sim failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain('fleet-sim', USAGE, main);

@@ -54,3 +54,47 @@ export function writeDocSection(name: string, body: string): void {
   mkdirSync(dirname(DOC), { recursive: true });
   writeFileSync(DOC, doc);
 }
+
+/** A command-line mistake: printed with the usage, exit 2. */
+export class UsageError extends Error {}
+
+/** Run a script's main: exit with its code (or process.exitCode), 2 with the usage on a UsageError, 1 on a failure. */
+export function runMain(name: string, usage: string, main: () => Promise<number | void>): void {
+  main().then(
+    (code) => process.exit(typeof code === 'number' ? code : (process.exitCode ?? 0)),
+    (err: unknown) => {
+      if (err instanceof UsageError) {
+        process.stderr.write(`${name}: ${err.message}\n\n${usage}`);
+        process.exit(2);
+      }
+      process.stderr.write(`\n${name} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+/** Nearest-rank quantile of an ascending array (NaN when empty). */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/** The filesystem a path is on (longest mount point that contains it), e.g. "tmpfs on /dev/shm". */
+export function filesystemOf(path: string): string {
+  let best = { mount: '', type: 'unknown' };
+  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const [, mount, type] = line.split(' ');
+    if (!mount || !type) continue;
+    const inside = path === mount || path.startsWith(mount.endsWith('/') ? mount : mount + '/');
+    if (inside && mount.length > best.mount.length) best = { mount, type };
+  }
+  return `${best.type} on ${best.mount}`;
+}
+
+/** A plain-text table for the terminal: columns padded to width, text columns left-aligned, numbers right. */
+export function textTable(head: string[], rows: string[][], isText: (column: number, columns: number) => boolean = () => true): string {
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (isText(i, r.length) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
