@@ -12,6 +12,7 @@ import { afterAll, expect, it } from 'vitest';
 import { simpleConfig, startHAProxy, type HAProxyProcess } from '../agent/test/support/haproxy.ts';
 import { configFixture, instanceFixture, ns } from '../api-server/test/support/fixtures.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
+import { until as poll } from '../api-server/test/support/until.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stateDir = mkdtempSync(join(tmpdir(), 'hq-agent-410-'));
@@ -28,15 +29,7 @@ afterAll(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${log.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000) => poll(what, fn, { ms, context: () => log.slice(-3000) });
 
 it('re-lists once after a 410 and resumes from the current revision instead of looping', async () => {
   const args = ['--history-revisions', '100', '--controllers', 'false'];

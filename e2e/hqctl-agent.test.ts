@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet, simpleConfig, startHAProxy, startHttpBackend, type HAProxyProcess, type HttpBackend } from '../agent/test/support/haproxy.ts';
 import { startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 import { EXAMPLES, NODE, hqctl, repo } from '../hqctl/test/support.ts';
+import { until as poll } from '../api-server/test/support/until.ts';
 
 const NAME = 'e2e-edge';
 let server: ServerProcess;
@@ -24,21 +25,8 @@ const backends: HttpBackend[] = [];
 let logs = '';
 
 /** Poll until `fn` returns something truthy; on time-out, say what was awaited and show the agent's log. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${String(last)}\nagent log:\n${logs.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000) =>
+  poll(what, fn, { ms, intervalMs: 250, context: () => `agent log:\n${logs.slice(-3000)}` });
 
 async function ok(args: string[], input?: string): Promise<string> {
   const r = await hqctl(server, args, { input });

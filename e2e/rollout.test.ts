@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHAProxy, type HAProxyProcess } from '../agent/test/support/haproxy.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
+import { until as poll } from '../api-server/test/support/until.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
@@ -49,20 +50,8 @@ function httpGet(port: number, host = 'example.com'): Promise<{ status: number; 
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}\nlogs:\n${logs.slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000) =>
+  poll(what, fn, { ms, intervalMs: 200, context: () => `logs:\n${logs.slice(-4000)}` });
 
 const instance = async (name: string) => (await request(server, 'GET', `${NS}/haproxyinstances/${name}`)).body;
 const condition = (obj: any, type: string) => obj?.status?.conditions?.find((c: any) => c.type === type);

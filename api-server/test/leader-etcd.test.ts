@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFixture, instanceFixture, ns } from './support/fixtures.ts';
 import { startEtcd, type EtcdCluster } from './support/etcd.ts';
 import { request, startServer, type ServerProcess } from './support/server.ts';
+import { until } from './support/until.ts';
 
 let etcd: EtcdCluster;
 let replicas: ServerProcess[] = [];
@@ -27,15 +28,6 @@ afterAll(async () => {
   await etcd?.stop();
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const condition = (obj: any, type: string) => (obj?.status?.conditions ?? []).find((c: any) => c.type === type);
 

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFixture, instanceFixture, ns } from './support/fixtures.ts';
 import { request, startServer, type ServerProcess } from './support/server.ts';
+import { until as poll } from './support/until.ts';
 
 let server: ServerProcess;
 const call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => request(server, method, path, body, headers);
@@ -19,16 +20,7 @@ afterAll(async () => {
   server?.cleanup();
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    const v = await fn().catch((e: unknown) => ((last = e), undefined));
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 15_000) => poll(what, fn, { ms });
 
 const condition = (obj: any, type: string) => (obj?.status?.conditions ?? []).find((c: any) => c.type === type);
 const getConfig = async (name: string, namespace: string) => (await call('GET', `${ns('haproxyconfigs', namespace)}/${name}`)).body;
