@@ -90,6 +90,31 @@ describe('watch', () => {
     w.close();
   });
 
+  it('lists and watches the events about one object by involvedObject field labels', async () => {
+    const event = (name: string, about: string, reason = 'ConfigApplied') => ({
+      apiVersion: 'haproxyhq.io/v1alpha1',
+      kind: 'Event',
+      metadata: { name },
+      involvedObject: { kind: 'HAProxyInstance', name: about, namespace: 'default' },
+      type: 'Normal',
+      reason,
+      message: `about ${about}`,
+    });
+    const sel = encodeURIComponent('involvedObject.kind=HAProxyInstance,involvedObject.name=edge-1');
+    const w = await openWatch(base, `${ns('events')}?watch=true&fieldSelector=${sel}`, t.token);
+    await call('POST', ns('events'), event('e1', 'edge-1'));
+    await call('POST', ns('events'), event('e2', 'edge-2'));
+    await call('POST', ns('events'), event('e3', 'edge-1', 'DriftDetected'));
+    await w.waitFor(2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(w.events.map((e) => e.object.metadata.name)).toEqual(['e1', 'e3']);
+    w.close();
+    const list = await call('GET', `${ns('events')}?fieldSelector=${sel},reason%3DDriftDetected`);
+    expect(list.items.map((e: any) => e.metadata.name)).toEqual(['e3']);
+    const bad = await call('GET', `${ns('events')}?fieldSelector=source.host%3Dx`);
+    expect(bad).toMatchObject({ code: 400, message: expect.stringContaining('field label not supported: source.host') });
+  });
+
   it('delivers every write exactly once, in order, while writers race the watch start', async () => {
     const start = (await call('GET', ns('haproxyinstances'))).metadata.resourceVersion;
     const writes: Promise<unknown>[] = [];

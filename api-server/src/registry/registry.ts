@@ -39,7 +39,10 @@ import {
   matchesLabels,
   parseFieldSelector,
   parseLabelSelector,
+  onlyMetadataFields,
   pinnedName,
+  METADATA_FIELDS,
+  type FieldGetters,
   type FieldRequirement,
   type Requirement,
 } from './selectors.ts';
@@ -70,6 +73,8 @@ export interface ResourceStrategy {
   extraWrites?(obj: ApiObject, old: ApiObject | undefined, ctx: WriteContext): Promise<WriteOp[]>;
   /** Work after a delete (e.g. garbage-collect owned objects). Failures are logged, not returned. */
   afterDelete?(obj: ApiObject, ctx: WriteContext): Promise<void>;
+  /** Field labels beyond metadata.name and metadata.namespace that fieldSelector may use. */
+  fieldLabels?: FieldGetters;
 }
 
 export interface ListQuery {
@@ -153,7 +158,10 @@ export class ResourceRegistry {
     this.strategy = strategy;
     this.options = options;
     this.ctx = { registry: this, lookup };
+    this.fieldGetters = { ...METADATA_FIELDS, ...strategy.fieldLabels };
   }
+
+  private readonly fieldGetters: FieldGetters;
 
   private get plural() {
     return this.descriptor.plural;
@@ -515,7 +523,7 @@ export class ResourceRegistry {
 
   async list(namespace: string | undefined, q: ListQuery): Promise<ListResponse> {
     const labels = parseLabelSelector(q.labelSelector);
-    const fields = parseFieldSelector(q.fieldSelector);
+    const fields = parseFieldSelector(q.fieldSelector, this.fieldGetters);
     const limit = q.limit && q.limit > 0 ? q.limit : 0;
     const response = (items: ApiObject[], rv: number, cont?: string, remaining?: number): ListResponse => ({
       apiVersion: API_VERSION,
@@ -582,7 +590,7 @@ export class ResourceRegistry {
   }
 
   private matches(obj: ApiObject, labels: Requirement[], fields: FieldRequirement[]): boolean {
-    return matchesLabels(labels, obj.metadata.labels) && matchesFields(fields, obj.metadata);
+    return matchesLabels(labels, obj.metadata.labels) && matchesFields(fields, obj, this.fieldGetters);
   }
 
   /**
@@ -592,10 +600,11 @@ export class ResourceRegistry {
    */
   async watch(namespace: string | undefined, q: WatchQuery, sink: WatchSink): Promise<Watch> {
     const labels = parseLabelSelector(q.labelSelector);
-    const fields = parseFieldSelector(q.fieldSelector);
+    const fields = parseFieldSelector(q.fieldSelector, this.fieldGetters);
     // An agent watches one object (metadata.name=X): watch its key, not the whole namespace, so
     // ten thousand agents don't each decode every other agent's writes.
     const pinned = pinnedName(fields);
+    const metadataOnly = onlyMetadataFields(fields);
     const onlyKey = pinned !== undefined && namespace !== undefined ? this.key(namespace, pinned) : undefined;
     const prefix = onlyKey ?? this.prefix(namespace);
     let from: number;
@@ -633,7 +642,7 @@ export class ResourceRegistry {
       // key, same name and namespace): parse it only when labels could have changed the answer.
       const before =
         e.prevKv !== undefined &&
-        (labels.length === 0 ? matchesFields(fields, obj.metadata) : this.matches(this.decodeShared(e.prevKv), labels, fields));
+        (labels.length === 0 && metadataOnly ? matchesFields(fields, obj) : this.matches(this.decodeShared(e.prevKv), labels, fields));
       if (e.type === 'delete') {
         if (before) sink.event('DELETED', obj);
       } else if (now && (!before || e.kv.createRevision === e.kv.modRevision)) {

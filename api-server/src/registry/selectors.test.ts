@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchesLabels, parseFieldSelector, parseLabelSelector, requirementsFromSelector } from './selectors.ts';
+import { METADATA_FIELDS, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, requirementsFromSelector } from './selectors.ts';
 
 describe('label selectors', () => {
   const labels = { env: 'prod', tier: 'edge', 'haproxyhq.io/zone': 'a' };
@@ -29,11 +29,25 @@ describe('label selectors', () => {
 });
 
 describe('field selectors', () => {
-  it('supports metadata.name and metadata.namespace only', () => {
+  it('supports metadata.name and metadata.namespace by default', () => {
     expect(parseFieldSelector('metadata.name=a,metadata.namespace!=b')).toEqual([
       { field: 'metadata.name', op: '=', value: 'a' },
       { field: 'metadata.namespace', op: '!=', value: 'b' },
     ]);
     expect(() => parseFieldSelector('status.phase=Running')).toThrow(/field label not supported: status\.phase/);
+  });
+});
+
+describe('event field labels', () => {
+  it('select events by what they are about, and name the supported labels when asked for another', async () => {
+    const { eventStrategy } = await import('./strategies.ts');
+    const getters = { ...METADATA_FIELDS, ...eventStrategy.fieldLabels };
+    const ev = { metadata: { name: 'edge-1.1', namespace: 'default' }, involvedObject: { kind: 'HAProxyInstance', name: 'edge-1' }, reason: 'ConfigApplied', type: 'Normal' };
+    const reqs = parseFieldSelector('involvedObject.kind=HAProxyInstance,involvedObject.name=edge-1,type!=Warning', getters);
+    expect(matchesFields(reqs, ev, getters)).toBe(true);
+    expect(matchesFields(parseFieldSelector('involvedObject.name=edge-2', getters), ev, getters)).toBe(false);
+    // A field the object lacks reads as '' (Kubernetes does the same).
+    expect(matchesFields(parseFieldSelector('involvedObject.namespace=', getters), ev, getters)).toBe(true);
+    expect(() => parseFieldSelector('source.host=x', getters)).toThrow(/field label not supported: source\.host \(fieldSelector supports metadata\.name, metadata\.namespace, involvedObject\.kind/);
   });
 });

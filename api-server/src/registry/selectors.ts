@@ -101,35 +101,44 @@ export function matchesLabels(reqs: Requirement[], labels: Labels): boolean {
 }
 
 export interface FieldRequirement {
-  field: 'metadata.name' | 'metadata.namespace';
+  field: string;
   op: '=' | '!=';
   value: string;
 }
 
-const FIELDS = new Set(['metadata.name', 'metadata.namespace']);
+/** How a field label reads its value from an object (Kubernetes' per-resource field label set). */
+export type FieldGetters = Record<string, (obj: { metadata: { name?: string; namespace?: string } }) => string | undefined>;
 
-/** Parse `fieldSelector=`; only metadata.name and metadata.namespace are supported, as for CRDs. */
-export function parseFieldSelector(selector: string | undefined): FieldRequirement[] {
+/** Every resource supports these two, as CRDs do. */
+export const METADATA_FIELDS: FieldGetters = {
+  'metadata.name': (o) => o.metadata.name,
+  'metadata.namespace': (o) => o.metadata.namespace,
+};
+
+/** Parse `fieldSelector=` against the field labels a resource supports (metadata.name and metadata.namespace by default). */
+export function parseFieldSelector(selector: string | undefined, getters: FieldGetters = METADATA_FIELDS): FieldRequirement[] {
   if (!selector || selector.trim() === '') return [];
   return selector.split(',').map((part) => {
     const m = part.trim().match(/^([A-Za-z.]+)\s*(==|!=|=)\s*(.*)$/);
     if (!m) throw badRequest(`invalid fieldSelector ${JSON.stringify(selector)}: expected field=value, field==value or field!=value`);
-    if (!FIELDS.has(m[1]!)) {
-      throw badRequest(
-        `field label not supported: ${m[1]} (fieldSelector supports metadata.name and metadata.namespace)`,
-      );
+    if (!Object.hasOwn(getters, m[1]!)) {
+      throw badRequest(`field label not supported: ${m[1]} (fieldSelector supports ${Object.keys(getters).join(', ')})`);
     }
-    return { field: m[1] as FieldRequirement['field'], op: m[2] === '!=' ? '!=' : '=', value: m[3]! };
+    return { field: m[1]!, op: m[2] === '!=' ? '!=' : '=', value: m[3]! };
   });
 }
 
-export function matchesFields(reqs: FieldRequirement[], meta: { name?: string; namespace?: string }): boolean {
+/** Whether every requirement holds for `obj` (a missing field reads as ''). */
+export function matchesFields(reqs: FieldRequirement[], obj: { metadata: { name?: string; namespace?: string } }, getters: FieldGetters = METADATA_FIELDS): boolean {
   for (const r of reqs) {
-    const v = r.field === 'metadata.name' ? meta.name : meta.namespace;
+    const v = getters[r.field]?.(obj) ?? '';
     if ((v === r.value) !== (r.op === '=')) return false;
   }
   return true;
 }
+
+/** Whether the requirements read only name and namespace, which a key's old and new values share. */
+export const onlyMetadataFields = (reqs: FieldRequirement[]) => reqs.every((r) => r.field === 'metadata.name' || r.field === 'metadata.namespace');
 
 /** The single name a field selector pins, if any: lets a get-by-name replace a list scan. */
 export function pinnedName(reqs: FieldRequirement[]): string | undefined {

@@ -109,7 +109,24 @@ async function collectOwned(owner: ApiObject, ctx: WriteContext): Promise<void> 
 }
 
 export const revisionStrategy: ResourceStrategy = {};
-export const eventStrategy: ResourceStrategy = {};
+/** What an Event holds beyond metadata, as the field labels read it. */
+interface EventFields {
+  involvedObject?: { kind?: string; name?: string; namespace?: string };
+  reason?: string;
+  type?: string;
+}
+const eventField = (read: (e: EventFields) => string | undefined) => (o: object) => read(o as EventFields);
+
+/** Events are found by what they are about, as kube-apiserver's event field labels allow (`kubectl describe` uses them). */
+export const eventStrategy: ResourceStrategy = {
+  fieldLabels: {
+    'involvedObject.kind': eventField((e) => e.involvedObject?.kind),
+    'involvedObject.name': eventField((e) => e.involvedObject?.name),
+    'involvedObject.namespace': eventField((e) => e.involvedObject?.namespace),
+    reason: eventField((e) => e.reason),
+    type: eventField((e) => e.type),
+  },
+};
 
 export const STRATEGIES: Record<string, ResourceStrategy> = {
   haproxyinstances: instanceStrategy,
