@@ -10,6 +10,7 @@ import { ApiError, badRequest, pathNotFound, statusFor, tooLarge, unauthorized, 
 import { ResourceRegistry } from './registry/registry.ts';
 import { STRATEGIES } from './registry/strategies.ts';
 import { PUBLIC_PATHS, discoveryRoutes } from './routes/discovery.ts';
+import { consoleRoutes, isConsolePath, type StaticFile } from './routes/console.ts';
 import { resourceRoutes } from './routes/resources.ts';
 import type { Storage } from './storage/types.ts';
 
@@ -28,6 +29,8 @@ export interface AppOptions {
   requestLogging?: boolean;
   /** Serve HTTPS with this certificate and key (main.ts always does; tests may use plain HTTP). */
   https?: { cert: string; key: string };
+  /** The built console's files (routes/console.ts loadConsole), served at /; none: no console. */
+  consoleFiles?: Map<string, StaticFile>;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -81,6 +84,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;
+    if (options.consoleFiles && req.method !== 'POST' && isConsolePath(path, options.consoleFiles)) return;
     const header = req.headers.authorization;
     const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
     if (!m) throw unauthorized();
@@ -119,6 +123,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(discoveryRoutes);
   await app.register(resourceRoutes, { registries });
+  if (options.consoleFiles) await app.register(consoleRoutes, { files: options.consoleFiles });
   return app;
 }
 

@@ -19,7 +19,12 @@ export interface ServerConfig {
   /** Run the controllers (rollout) under leader election. */
   controllers: boolean;
   leaderLeaseSeconds: number;
+  /** The built console to serve at /, or undefined for none. */
+  consoleDir: string | undefined;
 }
+
+/** Where `npm run build:console` puts the console, from this file's place in the repo. */
+export const DEFAULT_CONSOLE_DIR = new URL('../../console/dist', import.meta.url).pathname;
 
 export class ConfigError extends Error {}
 
@@ -43,6 +48,8 @@ const USAGE = `Usage: hq-api-server [options]
                             (HQ_CONTROLLERS, default true)
   --leader-lease-seconds S  leader election: a standby takes over S seconds after the leader's
                             last renewal (HQ_LEADER_LEASE_SECONDS, default 15; renewals every S/7.5)
+  --console-dir DIR|none    the built web console to serve at / (HQ_CONSOLE_DIR, default the
+                            repo's console/dist, built by npm run build:console; none: no console)
 `;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
@@ -66,6 +73,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'tls-san': { type: 'string' },
         controllers: { type: 'string' },
         'leader-lease-seconds': { type: 'string' },
+        'console-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -98,7 +106,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   if (controllers !== 'true' && controllers !== 'false') throw new ConfigError(`--controllers ${JSON.stringify(controllers)}: expected true or false`);
   const lease = Number(values['leader-lease-seconds'] ?? env.HQ_LEADER_LEASE_SECONDS ?? 15);
   if (!Number.isInteger(lease) || lease < 2 || lease > 300) throw new ConfigError('--leader-lease-seconds must be a whole number of seconds from 2 to 300');
+  const consoleDir = values['console-dir'] ?? env.HQ_CONSOLE_DIR ?? DEFAULT_CONSOLE_DIR;
   return {
+    consoleDir: consoleDir === 'none' || consoleDir === '' ? undefined : consoleDir,
     controllers: controllers === 'true',
     leaderLeaseSeconds: lease,
     host: m[1]!.replace(/^\[|\]$/g, ''),

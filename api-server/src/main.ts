@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildApp } from './app.ts';
+import { loadConsole } from './routes/console.ts';
 import { ADMIN, StoredTokenAuthenticator, generateToken } from './auth.ts';
 import { ConfigError, USAGE, parseConfig, type ServerConfig } from './config.ts';
 import { kubeconfigPath, readOwnKubeconfig, writeKubeconfig } from './kubeconfig.ts';
@@ -48,12 +49,23 @@ async function main(): Promise<void> {
     caFile: config.tlsCaFile,
     sans: [...defaultSans(config.host), ...config.tlsSans],
   });
+  // The console is optional for the API: a missing build is said once, loudly, and / answers 404.
+  let consoleFiles: ReturnType<typeof loadConsole> | undefined;
+  let consoleProblem: string | undefined;
+  if (config.consoleDir) {
+    try {
+      consoleFiles = loadConsole(resolve(config.consoleDir));
+    } catch (err) {
+      consoleProblem = (err as Error).message;
+    }
+  }
   const storage = await openStorage(config);
   const authenticator = new StoredTokenAuthenticator(storage);
   const app = await buildApp({
     storage,
     authenticator,
     https: { cert: tls.cert, key: tls.key },
+    consoleFiles,
     requestLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
     logger: {
       level: config.logLevel,
@@ -101,6 +113,9 @@ async function main(): Promise<void> {
     { storage: config.storage, dataDir: config.dataDir, kubeconfig: path },
     `HAProxyHQ API server listening on ${server}; credentials in ${path}`,
   );
+
+  if (consoleProblem) app.log.warn(`no web console: ${consoleProblem}`);
+  else if (consoleFiles) app.log.child({}, { level: 'info' }).info(`web console at ${server}/ (sign in with a bearer token, e.g. the one in ${path})`);
 
   let stopping = false;
   const stop = async (signal: string) => {
