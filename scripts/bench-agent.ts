@@ -33,14 +33,15 @@
  * `<!-- bench:agent:end -->`; the rest of that file is kept as it is.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ensureDebianBinary, findOnPath } from './lib/debian-package.ts';
 import { DOC, UsageError, hr, memory, msSince, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
 import { contentHash, createApplier } from '../agent/src/apply/pipeline.ts';
 import type { ApplyResult, DesiredConfig } from '../agent/src/apply/types.ts';
@@ -91,12 +92,6 @@ const signed = (n: number, unit = 'ms') => `${n > -0.005 ? '+' : '−'}${fmt(Mat
 
 
 
-function findOnPath(name: string): string | undefined {
-  for (const d of (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/usr/sbin', '/usr/local/bin'])) {
-    if (d && existsSync(join(d, name))) return join(d, name);
-  }
-  return undefined;
-}
 
 function run(cmd: string, args: string[], timeoutMs: number, cwd?: string): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
@@ -256,20 +251,17 @@ function parseWrk(out: string): LoadResult {
   };
 }
 
-/** wrk, if it is there; as root with apt-get, install Debian's. */
+/** wrk, if it is there; as root with apt-get, install Debian's (undefined: use the node load generator). */
 async function findWrk(log: (s: string) => void): Promise<string | undefined> {
   const found = findOnPath('wrk');
   if (found) return found;
-  const apt = findOnPath('apt-get');
-  if (process.getuid?.() !== 0 || !apt) return undefined;
-  log('wrk is not installed: apt-get install -y wrk');
-  let r = await run(apt, ['install', '-y', '--no-install-recommends', 'wrk'], 5 * 60_000);
-  if (r.code !== 0) {
-    await run(apt, ['update'], 5 * 60_000);
-    r = await run(apt, ['install', '-y', '--no-install-recommends', 'wrk'], 5 * 60_000);
+  log('wrk is not installed: installing Debian\'s wrk if this is root with apt-get');
+  try {
+    return await ensureDebianBinary({ binary: 'wrk', pkg: 'wrk', howTo: 'Install wrk (apt-get install wrk) for the wrk load generator.', timeoutMinutes: 5 });
+  } catch (err) {
+    log(`${(err as Error).message.split('\n')[0]}; using the node load generator`);
+    return undefined;
   }
-  if (r.code !== 0) log(`apt-get install wrk failed (exit ${r.code}); using the node load generator`);
-  return findOnPath('wrk');
 }
 
 /** Wait for a child's exit, at most `ms`. */

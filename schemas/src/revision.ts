@@ -2,8 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { HAProxyConfigSpecSchema } from './config.ts';
 import { ObjectMetaSchema } from './meta.ts';
 
-/** Label every ConfigRevision carries: the HAProxyConfig it snapshots. */
-export const CONFIG_LABEL = 'haproxyhq.io/config';
+export { CONFIG_LABEL } from './labels.ts';
 
 export const ConfigRevisionSpecSchema = Type.Object(
   {

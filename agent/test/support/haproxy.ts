@@ -4,49 +4,26 @@
  * HTTP backend and a request helper. Tests never skip when haproxy is missing: as root with apt
  * we install it once, otherwise we fail with what to do.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../../../api-server/test/support/ports.ts';
+import { ensureDebianBinary } from '../../../scripts/lib/debian-package.ts';
 import { createMasterCli, currentWorker, type MasterCliExt } from '../../src/haproxy/master-cli.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The binary
 // ---------------------------------------------------------------------------------------------
 
-function findOnPath(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/usr/local/sbin', '/sbin']);
-  for (const d of dirs) {
-    const p = join(d, name);
-    if (d && existsSync(p)) return p;
-  }
-  return undefined;
-}
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      { timeout: timeoutMs, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, output: `${stdout}${stderr}` });
-      },
-    );
-  });
-}
-
 let binPromise: Promise<string> | undefined;
 
 /**
- * The haproxy binary: $HQ_HAPROXY_BIN, else `haproxy` on PATH (or /usr/sbin). When missing and we
- * are root with apt-get, `apt-get install -y haproxy` once per machine: a lock file keeps
- * parallel test files from running apt concurrently (the others wait for it).
+ * The haproxy binary: $HQ_HAPROXY_BIN, else `haproxy` on PATH (or /usr/sbin), else Debian's
+ * package installed once (as root with apt-get; scripts/lib/debian-package.ts).
  */
 export function haproxyBin(): Promise<string> {
   binPromise ??= (async () => {
@@ -55,44 +32,11 @@ export function haproxyBin(): Promise<string> {
       if (!existsSync(fromEnv)) throw new Error(`HQ_HAPROXY_BIN=${fromEnv} does not exist`);
       return fromEnv;
     }
-    const found = findOnPath('haproxy');
-    if (found) return found;
-    const apt = findOnPath('apt-get');
-    if (process.getuid?.() !== 0 || !apt) {
-      throw new Error(
-        'haproxy is not installed and these tests need a real one: install it (Debian/Ubuntu: sudo apt-get install -y haproxy) ' +
-          'or set HQ_HAPROXY_BIN to its path',
-      );
-    }
-    const lock = join(tmpdir(), 'haproxyhq-apt-install-haproxy.lock');
-    const deadline = Date.now() + 10 * 60_000;
-    for (;;) {
-      let fh;
-      try {
-        fh = await open(lock, 'wx');
-      } catch {
-        // Someone else is installing: wait for them, then look again.
-        if (Date.now() > deadline) throw new Error(`waited 10 min for ${lock} (another apt-get install of haproxy)`);
-        await delay(500);
-        const now = findOnPath('haproxy');
-        if (now && !existsSync(lock)) return now;
-        continue;
-      }
-      try {
-        await fh.writeFile(String(process.pid));
-        await fh.close();
-        let r = await run(apt, ['install', '-y', '--no-install-recommends', 'haproxy'], 10 * 60_000);
-        if (r.code !== 0) {
-          await run(apt, ['update'], 10 * 60_000);
-          r = await run(apt, ['install', '-y', '--no-install-recommends', 'haproxy'], 10 * 60_000);
-        }
-        const bin = findOnPath('haproxy');
-        if (!bin) throw new Error(`apt-get install -y haproxy failed (exit ${r.code}):\n${r.output.slice(-2000)}`);
-        return bin;
-      } finally {
-        await rm(lock, { force: true });
-      }
-    }
+    return ensureDebianBinary({
+      binary: 'haproxy',
+      pkg: 'haproxy',
+      howTo: 'These tests need a real one: install it (Debian/Ubuntu: sudo apt-get install -y haproxy) or set HQ_HAPROXY_BIN to its path.',
+    });
   })();
   return binPromise;
 }

@@ -9,16 +9,15 @@
  * is left, and each member has a watchdog (`cat` on a pipe from us) that kills it when the pipe
  * closes, which also covers the test process being killed outright.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, rmSync } from 'node:fs';
-import { mkdtemp, open, rm, stat, unlink } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { ensureDebianBinary } from '../../../scripts/lib/debian-package.ts';
 import { freePort } from './ports.ts';
 
-const run = promisify(execFile);
 
 /** Requests up to 4 MiB: the size test needs a known limit above etcd's 1.5 MiB default. */
 export const ETCD_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -273,76 +272,8 @@ async function terminate(m: Member, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): 
 // ---------------------------------------------------------------------------------------------
 // Finding (or installing) the etcd binary
 
-function onPath(command: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const dir of [...dirs, '/usr/bin', '/usr/local/bin']) {
-    const candidate = join(dir, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 const HOW_TO_INSTALL =
   'The etcd tests need a real etcd (v3.4 or later) on PATH. On Debian or Ubuntu: `apt-get install etcd-server`; ' +
   'elsewhere put the etcd binary from an etcd release on PATH.';
 
-async function etcdBinary(): Promise<string> {
-  const found = onPath('etcd');
-  if (found) return found;
-  if (process.getuid?.() !== 0 || !onPath('apt-get')) {
-    throw new Error(`etcd is not installed. ${HOW_TO_INSTALL}`);
-  }
-  await withInstallLock(async () => {
-    if (onPath('etcd')) return; // another test process installed it while we waited
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const apt = (...args: string[]) => run('apt-get', args, { env, maxBuffer: 64 * 1024 * 1024 });
-    try {
-      await apt('install', '-y', '--no-install-recommends', 'etcd-server');
-    } catch {
-      // Usually a stale or missing package list.
-      try {
-        await apt('update');
-        await apt('install', '-y', '--no-install-recommends', 'etcd-server');
-      } catch (err) {
-        const detail = err instanceof Error ? err.message : String(err);
-        throw new Error(`could not install etcd-server with apt-get: ${detail.slice(-2000)}\n${HOW_TO_INSTALL}`);
-      }
-    }
-  });
-  const installed = onPath('etcd');
-  if (!installed) throw new Error(`etcd-server was installed but no etcd binary is on PATH. ${HOW_TO_INSTALL}`);
-  return installed;
-}
-
-/** Run `fn` holding a lock file in the temp dir; a lock older than 10 minutes is stale. */
-async function withInstallLock(fn: () => Promise<void>): Promise<void> {
-  const path = join(tmpdir(), 'haproxyhq-etcd-install.lock');
-  const deadline = Date.now() + 10 * 60_000;
-  for (;;) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (err) {
-      if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
-      const info = await stat(path).catch(() => undefined);
-      if (info && Date.now() - info.mtimeMs > 10 * 60_000) {
-        await unlink(path).catch(() => {});
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the etcd install lock ${path}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    await fn();
-  } finally {
-    rmSync(path, { force: true });
-  }
-}
+const etcdBinary = () => ensureDebianBinary({ binary: 'etcd', pkg: 'etcd-server', howTo: HOW_TO_INSTALL });
