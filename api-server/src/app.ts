@@ -11,6 +11,9 @@ import { ResourceRegistry } from './registry/registry.ts';
 import { STRATEGIES } from './registry/strategies.ts';
 import { PUBLIC_PATHS, discoveryRoutes } from './routes/discovery.ts';
 import { consoleRoutes, isConsolePath, type StaticFile } from './routes/console.ts';
+import { MetricsHistory } from './metrics/history.ts';
+import { startMetricsFeed } from './metrics/feed.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { resourceRoutes } from './routes/resources.ts';
 import type { Storage } from './storage/types.ts';
 
@@ -31,6 +34,12 @@ export interface AppOptions {
   https?: { cert: string; key: string };
   /** The built console's files (routes/console.ts loadConsole), served at /; none: no console. */
   consoleFiles?: Map<string, StaticFile>;
+  /**
+   * Keep this many minutes of every instance's traffic in memory, fed from the store's watch, for
+   * .../haproxyinstances/NAME/metrics (main.ts passes --metrics-history-minutes). Unset or 0: no
+   * history, and the route says so.
+   */
+  metricsHistoryMinutes?: number;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -123,6 +132,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(discoveryRoutes);
   await app.register(resourceRoutes, { registries });
+  const history = options.metricsHistoryMinutes ? new MetricsHistory({ windowMs: options.metricsHistoryMinutes * 60_000 }) : undefined;
+  if (history) {
+    const feed = startMetricsFeed(lookup('haproxyinstances'), history, {
+      onError: (err) => app.log.warn({ err }, 'metrics history: listing or watching haproxyinstances failed; retrying'),
+    });
+    app.addHook('onClose', async () => feed.stop());
+  }
+  app.decorate('metricsHistory', history);
+  await app.register(metricsRoutes, { instances: lookup('haproxyinstances'), history });
   if (options.consoleFiles) await app.register(consoleRoutes, { files: options.consoleFiles });
   return app;
 }

@@ -21,6 +21,8 @@ export interface ServerConfig {
   leaderLeaseSeconds: number;
   /** The built console to serve at /, or undefined for none. */
   consoleDir: string | undefined;
+  /** Minutes of instance traffic kept in memory for the console's charts; 0: none. */
+  metricsHistoryMinutes: number;
 }
 
 /** Where `npm run build:console` puts the console, from this file's place in the repo. */
@@ -50,6 +52,9 @@ const USAGE = `Usage: hq-api-server [options]
                             last renewal (HQ_LEADER_LEASE_SECONDS, default 15; renewals every S/7.5)
   --console-dir DIR|none    the built web console to serve at / (HQ_CONSOLE_DIR, default the
                             repo's console/dist, built by npm run build:console; none: no console)
+  --metrics-history-minutes N  keep N minutes of each instance's traffic (from its agent's
+                            status) in memory for the console's charts, 0 to 1440
+                            (HQ_METRICS_HISTORY_MINUTES, default 60; 0: no history)
 `;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
@@ -74,6 +79,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         controllers: { type: 'string' },
         'leader-lease-seconds': { type: 'string' },
         'console-dir': { type: 'string' },
+        'metrics-history-minutes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -106,8 +112,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   if (controllers !== 'true' && controllers !== 'false') throw new ConfigError(`--controllers ${JSON.stringify(controllers)}: expected true or false`);
   const lease = Number(values['leader-lease-seconds'] ?? env.HQ_LEADER_LEASE_SECONDS ?? 15);
   if (!Number.isInteger(lease) || lease < 2 || lease > 300) throw new ConfigError('--leader-lease-seconds must be a whole number of seconds from 2 to 300');
+  const metricsRaw = values['metrics-history-minutes'] ?? env.HQ_METRICS_HISTORY_MINUTES ?? '60';
+  const metricsMinutes = Number(metricsRaw);
+  if (!/^\d{1,4}$/.test(metricsRaw) || metricsMinutes > 1440) {
+    throw new ConfigError('--metrics-history-minutes must be a whole number of minutes from 0 (no history) to 1440 (a day)');
+  }
   const consoleDir = values['console-dir'] ?? env.HQ_CONSOLE_DIR ?? DEFAULT_CONSOLE_DIR;
   return {
+    metricsHistoryMinutes: metricsMinutes,
     consoleDir: consoleDir === 'none' || consoleDir === '' ? undefined : consoleDir,
     controllers: controllers === 'true',
     leaderLeaseSeconds: lease,

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     authenticator,
     https: { cert: tls.cert, key: tls.key },
     consoleFiles,
+    metricsHistoryMinutes: config.metricsHistoryMinutes,
     requestLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
     logger: {
       level: config.logLevel,

@@ -8,6 +8,8 @@ import { instanceFixture, ns } from './support/fixtures.ts';
 import { startEtcd, type EtcdCluster } from './support/etcd.ts';
 import { request, startServer, type ServerProcess } from './support/server.ts';
 import { openWatch } from './support/watch.ts';
+import { agentStatus } from './support/agent-status.ts';
+import { until } from './support/until.ts';
 
 let etcd: EtcdCluster;
 let a: ServerProcess;
@@ -65,5 +67,21 @@ describe('two api-servers on one etcd', () => {
     const crossed = await request({ url: b.url, ca: b.ca, token: a.token }, 'GET', ns('haproxyinstances'));
     expect(crossed.status).toBe(200);
     expect(a.token).not.toBe(b.token);
+  });
+
+  it("fills every replica's metrics history from etcd's watch, whichever replica the agent writes to", async () => {
+    expect((await request(a, 'POST', ns('haproxyinstances'), instanceFixture({ metadata: { name: 'ha-3' } }))).status).toBe(201);
+    const at = Math.floor(Date.now() / 10_000) * 10_000 - 60_000;
+    const status = agentStatus({ at, currentConnections: 17, backends: [['app', 3, 1]] });
+    const patched = await request(a, 'PATCH', `${ns('haproxyinstances')}/ha-3/status`, { status }, { 'content-type': 'application/merge-patch+json' });
+    expect(patched.status).toBe(200);
+    for (const replica of [a, b]) {
+      const m = await until('the sample in the metrics history', async () => {
+        const res = await request(replica, 'GET', `${ns('haproxyinstances')}/ha-3/metrics`);
+        return res.status === 200 && res.body.instance.t.length === 1 ? res.body : undefined;
+      }, { ms: 10_000 });
+      expect(m.instance).toMatchObject({ t: [at], currentConnections: [17] });
+      expect(m.backends[0]).toMatchObject({ name: 'app', currentSessions: [3] });
+    }
   });
 });

@@ -28,6 +28,25 @@ const MAX_WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
 /** Kubernetes ends watches after a random 30-60 minutes so load spreads across replicas. */
 const DEFAULT_WATCH_SECONDS = 1800;
 
+/** Ask the authorizer whether the request's user may do `attrs`; 403 Forbidden, in kube-apiserver's words, if not. */
+export async function authorizeRequest(authorizer: Authorizer, req: FastifyRequest, attrs: RequestAttributes): Promise<void> {
+  const user = req.getDecorator<UserInfo | undefined>('user');
+  if (!user) return;
+  const decision = await authorizer.authorize(user, attrs);
+  if (!decision.allowed) {
+    throw forbidden(
+      `${attrs.resource}${attrs.subresource ? '/' + attrs.subresource : ''}.${GROUP}${attrs.name ? ` "${attrs.name}"` : ''} is forbidden: User "${user.name}" cannot ${attrs.verb} resource "${attrs.resource}" in API group "${GROUP}"${attrs.namespace ? ` in the namespace "${attrs.namespace}"` : ''}${decision.reason ? `: ${decision.reason}` : ''}`,
+    );
+  }
+}
+
+/** 400 unless the namespace in a path is a DNS-1123 label. */
+export function checkNamespace(ns: string | undefined): void {
+  if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) {
+    throw badRequest(`invalid namespace ${JSON.stringify(ns)}: must be a DNS-1123 label`);
+  }
+}
+
 export interface ResourceRoutesOptions {
   registries: Map<string, ResourceRegistry>;
 }
@@ -45,22 +64,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     return r;
   };
 
-  async function authorize(req: FastifyRequest, attrs: RequestAttributes): Promise<void> {
-    const user = req.getDecorator<UserInfo | undefined>('user');
-    if (!user) return;
-    const decision = await authorizer.authorize(user, attrs);
-    if (!decision.allowed) {
-      throw forbidden(
-        `${attrs.resource}${attrs.subresource ? '/' + attrs.subresource : ''}.${GROUP}${attrs.name ? ` "${attrs.name}"` : ''} is forbidden: User "${user.name}" cannot ${attrs.verb} resource "${attrs.resource}" in API group "${GROUP}"${attrs.namespace ? ` in the namespace "${attrs.namespace}"` : ''}${decision.reason ? `: ${decision.reason}` : ''}`,
-      );
-    }
-  }
-
-  const checkNamespace = (ns: string | undefined) => {
-    if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) {
-      throw badRequest(`invalid namespace ${JSON.stringify(ns)}: must be a DNS-1123 label`);
-    }
-  };
+  const authorize = (req: FastifyRequest, attrs: RequestAttributes) => authorizeRequest(authorizer, req, attrs);
 
   const send = (req: FastifyRequest, reply: FastifyReply, r: ResourceRegistry, obj: ApiObject, code = 200, opts?: WriteOptions) => {
     reply.code(code);

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, USAGE, parseConfig, type ServerConfig } from './config.ts';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseConfig(argv, env) as ServerConfig;
+
+describe('--metrics-history-minutes', () => {
+  it('keeps an hour by default, takes the flag over HQ_METRICS_HISTORY_MINUTES, and 0 turns it off', () => {
+    expect(parse([]).metricsHistoryMinutes).toBe(60);
+    expect(parse([], { HQ_METRICS_HISTORY_MINUTES: '15' }).metricsHistoryMinutes).toBe(15);
+    expect(parse(['--metrics-history-minutes', '1440'], { HQ_METRICS_HISTORY_MINUTES: '15' }).metricsHistoryMinutes).toBe(1440);
+    expect(parse(['--metrics-history-minutes', '0']).metricsHistoryMinutes).toBe(0);
+    expect(USAGE).toContain('--metrics-history-minutes N');
+  });
+
+  it('refuses anything but a whole number of minutes from 0 to 1440, saying the range', () => {
+    for (const bad of ['1441', '-1', '1.5', 'abc', '', ' 5']) {
+      expect(() => parse(['--metrics-history-minutes', bad]), bad).toThrow(ConfigError);
+      expect(() => parse([], { HQ_METRICS_HISTORY_MINUTES: bad }), bad).toThrow(/from 0 \(no history\) to 1440/);
+    }
+  });
+});
