@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haproxyBin } from '../../../agent/test/support/haproxy.ts';
 import { Text } from '@codemirror/state';
 import { applyErrorDiagnostics, diagnosticsFromApplyErrors, diagnosticsFromStatus, lintConfig, toDiagnostics } from './diagnostics.ts';
 import { keywordData, keywordIndex } from './keywords/index.ts';
@@ -201,16 +202,19 @@ describe('lint against the manual', () => {
 });
 
 // Proves the parsing against HAProxy's real output, not only against the copies above.
-const haproxyInstalled = (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, 'haproxy')));
-
-describe.skipIf(!haproxyInstalled)('with the installed haproxy', () => {
+// Never skipped: the test support installs Debian's haproxy when it is missing.
+describe('with the installed haproxy', () => {
+    let haproxy = '';
+    beforeAll(async () => {
+      haproxy = await haproxyBin();
+    }, 600_000);
     const dir = mkdtempSync(join(tmpdir(), 'hq-diag-'));
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     it('places the errors of a real `haproxy -c` at the lines they are about', async () => {
       const file = join(dir, 'haproxy.cfg');
       writeFileSync(file, CONFIG);
-      const run = await promisify(execFile)('haproxy', ['-c', '-f', file]).then(
+      const run = await promisify(execFile)(haproxy, ['-c', '-f', file]).then(
         () => ({ stderr: '', ok: true }),
         (err: { stderr: string }) => ({ stderr: err.stderr, ok: false }),
       );
