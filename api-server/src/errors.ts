@@ -51,8 +51,8 @@ export const unauthorized = (message = 'Unauthorized: send a bearer token in the
 export const forbidden = (message: string) => new ApiError(403, 'Forbidden', message);
 export const notFound = (kind: string, group: string, name: string, plural: string) =>
   new ApiError(404, 'NotFound', `${plural}.${group} "${name}" not found`, { name, group, kind: plural });
-export const pathNotFound = (path: string) =>
-  new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
+export const pathNotFound = (path: string, hint?: string) =>
+  new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})${hint ? `: ${hint}` : ''}`);
 export const alreadyExists = (group: string, plural: string, name: string) =>
   new ApiError(409, 'AlreadyExists', `${plural}.${group} "${name}" already exists`, { name, group, kind: plural });
 export const conflict = (group: string, plural: string, name: string, why: string) =>

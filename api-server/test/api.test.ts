@@ -374,3 +374,35 @@ describe('discovery', () => {
     expect((await call('GET', '/nothing/here')).body).toMatchObject({ kind: 'Status', code: 404 });
   });
 });
+
+describe('cluster-wide resources (ClusterRole, ClusterRoleBinding)', () => {
+  const B = '/apis/haproxyhq.io/v1alpha1';
+  const role = { apiVersion: 'haproxyhq.io/v1alpha1', kind: 'ClusterRole', metadata: { name: 'readers' }, rules: [{ verbs: ['get', 'list'], resources: ['haproxyconfigs'] }] };
+
+  it('are created, read, listed, patched and deleted without a namespace, and have none', async () => {
+    const created = await call('POST', `${B}/clusterroles`, { ...role, metadata: { ...role.metadata, namespace: 'ignored' } });
+    expect(created.status).toBe(201);
+    expect(created.body.metadata.namespace).toBeUndefined();
+    expect((await call('GET', `${B}/clusterroles/readers`)).body.rules).toEqual(role.rules);
+    expect((await call('GET', `${B}/clusterroles`)).body.items.map((r: any) => r.metadata.name)).toEqual(['readers']);
+    const patched = await call('PATCH', `${B}/clusterroles/readers`, { rules: [{ verbs: ['*'], resources: ['*'] }] }, { 'content-type': 'application/merge-patch+json' });
+    expect(patched.body.rules).toEqual([{ verbs: ['*'], resources: ['*'] }]);
+    expect((await call('DELETE', `${B}/clusterroles/readers`)).status).toBe(200);
+    expect((await call('GET', `${B}/clusterroles/readers`)).status).toBe(404);
+  });
+
+  it('answer a path with the wrong scope with a 404 that says which one to use', async () => {
+    const inNs = await call('POST', `${ns('clusterroles')}`, role);
+    expect(inNs.status).toBe(404);
+    expect(inNs.body.message).toMatch(/clusterroles are cluster-wide: use \/apis\/haproxyhq\.io\/v1alpha1\/clusterroles, without a namespace/);
+    const noNs = await call('POST', `${B}/haproxyconfigs`, configFixture());
+    expect(noNs.status).toBe(404);
+    expect(noNs.body.message).toMatch(/haproxyconfigs are namespaced/);
+  });
+
+  it('are reported as cluster-wide in discovery', async () => {
+    const res = await call('GET', B);
+    const byName = Object.fromEntries(res.body.resources.map((r: any) => [r.name, r.namespaced]));
+    expect(byName).toMatchObject({ clusterroles: false, clusterrolebindings: false, roles: true, rolebindings: true, haproxyinstances: true });
+  });
+});

@@ -26,7 +26,7 @@ export function buildCrd(r: ResourceDescriptor): Record<string, unknown> {
     metadata: { name: `${r.plural}.${GROUP}` },
     spec: {
       group: GROUP,
-      scope: 'Namespaced',
+      scope: r.namespaced ? 'Namespaced' : 'Cluster',
       names: {
         kind: r.kind,
         listKind: `${r.kind}List`,

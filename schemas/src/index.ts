@@ -6,6 +6,7 @@ export * from './template.ts';
 export * from './duration.ts';
 export * from './event.ts';
 export * from './lease.ts';
+export * from './rbac.ts';
 export * from './metrics.ts';
 export * from './resources.ts';
 export * from './jsonpath.ts';

@@ -60,7 +60,9 @@ function paths(v3: boolean, ref: (name: string) => string): Json {
       : { '200': { description: 'OK', schema: { $ref: ref(name) } } };
   const write = ['dryRun', 'fieldManager', 'fieldValidation'];
   for (const r of RESOURCES) {
-    const base = `/apis/${GROUP}/${VERSION}/namespaces/{namespace}/${r.plural}`;
+    const base = r.namespaced ? `/apis/${GROUP}/${VERSION}/namespaces/{namespace}/${r.plural}` : `/apis/${GROUP}/${VERSION}/${r.plural}`;
+    // Kubernetes' operation names: listNamespacedX / readX for cluster-wide kinds.
+    const scoped = r.namespaced ? 'Namespaced' : '';
     const ext = (action: string, kind = r.kind) => ({
       'x-kubernetes-action': action,
       'x-kubernetes-group-version-kind': { group: GROUP, version: VERSION, kind },
@@ -72,23 +74,25 @@ function paths(v3: boolean, ref: (name: string) => string): Json {
       ? { name: 'name', in: 'path', required: true, schema: { type: 'string' } }
       : { name: 'name', in: 'path', required: true, type: 'string' };
     const listParams = ['labelSelector', 'fieldSelector', 'limit', 'continue', 'resourceVersion', 'watch', 'allowWatchBookmarks', 'timeoutSeconds'];
-    out[`/apis/${GROUP}/${VERSION}/${r.plural}`] = {
-      get: { operationId: `list${r.kind}ForAllNamespaces`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
-    };
+    if (r.namespaced) {
+      out[`/apis/${GROUP}/${VERSION}/${r.plural}`] = {
+        get: { operationId: `list${r.kind}ForAllNamespaces`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
+      };
+    }
     out[base] = {
-      parameters: [nsParam],
-      get: { operationId: `listNamespaced${r.kind}`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
+      ...(r.namespaced ? { parameters: [nsParam] } : {}),
+      get: { operationId: `list${scoped}${r.kind}`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
     };
     if (!r.serverCreated) {
-      (out[base] as Json).post = withBody(body(defName(r.kind)), params(write, v3), { operationId: `createNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('post') });
+      (out[base] as Json).post = withBody(body(defName(r.kind)), params(write, v3), { operationId: `create${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('post') });
     }
     const item: Json = {
-      parameters: [nameParam, nsParam],
-      get: { operationId: `readNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('get') },
-      delete: { operationId: `deleteNamespaced${r.kind}`, parameters: params(['dryRun'], v3), responses: resp('io.k8s.apimachinery.pkg.apis.meta.v1.Status'), ...ext('delete') },
+      parameters: r.namespaced ? [nameParam, nsParam] : [nameParam],
+      get: { operationId: `read${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('get') },
+      delete: { operationId: `delete${scoped}${r.kind}`, parameters: params(['dryRun'], v3), responses: resp('io.k8s.apimachinery.pkg.apis.meta.v1.Status'), ...ext('delete') },
     };
-    item.put = withBody(body(defName(r.kind)), params(write, v3), { operationId: `replaceNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('put') });
-    item.patch = withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patchNamespaced${r.kind}`, responses: resp(defName(r.kind)), ...ext('patch') });
+    item.put = withBody(body(defName(r.kind)), params(write, v3), { operationId: `replace${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('put') });
+    item.patch = withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patch${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('patch') });
     out[`${base}/{name}`] = item;
     if (r.statusSubresource) {
       out[`${base}/{name}/status`] = {

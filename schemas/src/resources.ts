@@ -7,6 +7,7 @@ import { HAProxyConfigSchema } from './config.ts';
 import { EventSchema } from './event.ts';
 import { HAProxyInstanceSchema } from './instance.ts';
 import { LeaseSchema } from './lease.ts';
+import { ClusterRoleBindingSchema, ClusterRoleSchema, RoleBindingSchema, RoleSchema } from './rbac.ts';
 import { ConfigRevisionSchema } from './revision.ts';
 
 export interface PrinterColumn {
@@ -24,7 +25,8 @@ export interface ResourceDescriptor {
   singular: string;
   shortNames: string[];
   categories: string[];
-  namespaced: true;
+  /** False for cluster-wide resources (ClusterRole, ClusterRoleBinding): no namespace in their paths. */
+  namespaced: boolean;
   schema: TObject;
   /** True when status is written only through the /status subresource. */
   statusSubresource: boolean;
@@ -145,10 +147,35 @@ export const LeaseResource: ResourceDescriptor = {
   ],
 };
 
+const rbac = (kind: string, plural: string, namespaced: boolean, schema: TObject, columns: PrinterColumn[]): ResourceDescriptor => ({
+  kind,
+  plural,
+  singular: kind.toLowerCase(),
+  shortNames: [],
+  categories: ['haproxyhq-rbac'],
+  namespaced,
+  schema,
+  statusSubresource: false,
+  specImmutable: false,
+  serverCreated: false,
+  printerColumns: [...columns, age],
+});
+const roleRef: PrinterColumn = { name: 'Role', type: 'string', jsonPath: '.roleRef.name', description: 'The role given.' };
+const subjects: PrinterColumn = { name: 'Subjects', type: 'string', jsonPath: '.subjects[*].name', description: 'Users and groups given it.' };
+
+export const RoleResource = rbac('Role', 'roles', true, RoleSchema, []);
+export const ClusterRoleResource = rbac('ClusterRole', 'clusterroles', false, ClusterRoleSchema, []);
+export const RoleBindingResource = rbac('RoleBinding', 'rolebindings', true, RoleBindingSchema, [roleRef, subjects]);
+export const ClusterRoleBindingResource = rbac('ClusterRoleBinding', 'clusterrolebindings', false, ClusterRoleBindingSchema, [roleRef, subjects]);
+
 export const RESOURCES: readonly ResourceDescriptor[] = [
   HAProxyInstanceResource,
   HAProxyConfigResource,
   ConfigRevisionResource,
   EventResource,
   LeaseResource,
+  RoleResource,
+  ClusterRoleResource,
+  RoleBindingResource,
+  ClusterRoleBindingResource,
 ];

@@ -225,6 +225,11 @@ export class ResourceRegistry {
     if (typeof obj.metadata !== 'object' || obj.metadata === null || Array.isArray(obj.metadata)) {
       throw invalid(this.descriptor.kind, GROUP, name ?? '', [{ reason: 'FieldValueRequired', field: 'metadata', message: 'Required value' }]);
     }
+    if (!this.descriptor.namespaced) {
+      // Cluster-wide objects have no namespace; one sent is ignored, as kube-apiserver does.
+      const { namespace: _ignored, ...metadata } = obj.metadata;
+      return { ...obj, apiVersion: API_VERSION, kind: this.descriptor.kind, metadata };
+    }
     if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== namespace) {
       throw badRequest(
         `the namespace of the provided object (${String(obj.metadata.namespace)}) does not match the namespace sent on the request (${namespace})`,

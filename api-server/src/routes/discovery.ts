@@ -60,7 +60,7 @@ export async function discoveryRoutes(app: FastifyInstance): Promise<void> {
       const main = {
         name: r.plural,
         singularName: r.singular,
-        namespaced: true,
+        namespaced: r.namespaced,
         kind: r.kind,
         verbs: r.serverCreated
           ? ['delete', 'get', 'list', 'patch', 'update', 'watch']

@@ -63,6 +63,21 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     if (!r) throw pathNotFound(`${BASE}/${plural}`);
     return r;
   };
+  /**
+   * The registry for a path, checked against the resource's scope: namespaced kinds live under
+   * /namespaces/NS/, cluster-wide kinds (ClusterRole, ClusterRoleBinding) directly under the
+   * group version. Cluster-wide objects are stored with the empty namespace.
+   */
+  const scoped = (plural: string, namespace: string | undefined, url: string): { r: ResourceRegistry; ns: string } => {
+    const r = registry(plural);
+    if (r.descriptor.namespaced && namespace === undefined) {
+      throw pathNotFound(url, `${plural} are namespaced: use ${BASE}/namespaces/NAMESPACE/${plural}`);
+    }
+    if (!r.descriptor.namespaced && namespace !== undefined) {
+      throw pathNotFound(url, `${plural} are cluster-wide: use ${BASE}/${plural}, without a namespace`);
+    }
+    return { r, ns: namespace ?? '' };
+  };
 
   const authorize = (req: FastifyRequest, attrs: RequestAttributes) => authorizeRequest(authorizer, req, attrs);
 
@@ -93,7 +108,8 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   async function listOrWatch(req: FastifyRequest<{ Params: Params; Querystring: Query }>, reply: FastifyReply) {
     const { namespace, plural } = req.params;
     checkNamespace(namespace);
-    const r = registry(plural);
+    // A namespaced kind listed without a namespace is "across all namespaces".
+    const r = namespace === undefined ? registry(plural) : scoped(plural, namespace, req.url).r;
     const q = req.query;
     const watch = q.watch === 'true' || q.watch === '1';
     await authorize(req, { verb: watch ? 'watch' : 'list', resource: plural, namespace });
@@ -195,17 +211,20 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   app.get<{ Params: Params; Querystring: Query }>(`${BASE}/:plural`, listOrWatch);
   app.get<{ Params: Params; Querystring: Query }>(`${BASE}/namespaces/:namespace/:plural`, listOrWatch);
 
-  app.post<{ Params: Params; Querystring: Query }>(`${BASE}/namespaces/:namespace/:plural`, async (req, reply) => {
+  async function createItem(req: FastifyRequest<{ Params: Params; Querystring: Query }>, reply: FastifyReply) {
     const { namespace, plural } = req.params;
     checkNamespace(namespace);
-    const r = registry(plural);
+    const { r, ns } = scoped(plural, namespace, req.url);
     await authorize(req, { verb: 'create', resource: plural, namespace });
     const opts = writeOptions(req);
-    const created = await r.create(namespace!, req.body, opts);
+    const created = await r.create(ns, req.body, opts);
     return send(req, reply, r, created, 201, opts);
-  });
+  }
+  app.post<{ Params: Params; Querystring: Query }>(`${BASE}/namespaces/:namespace/:plural`, createItem);
+  app.post<{ Params: Params; Querystring: Query }>(`${BASE}/:plural`, createItem);
 
   const item = `${BASE}/namespaces/:namespace/:plural/:name`;
+  const clusterItem = `${BASE}/:plural/:name`;
   type ItemReq = FastifyRequest<{ Params: Params; Querystring: Query }>;
 
   const subresourceOf = (req: ItemReq): 'status' | undefined => (req.url.split('?')[0]!.endsWith('/status') ? 'status' : undefined);
@@ -214,11 +233,11 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   async function itemTarget(req: ItemReq, verb: RequestAttributes['verb']) {
     const { namespace, plural, name } = req.params;
     checkNamespace(namespace);
-    const r = registry(plural);
+    const { r, ns } = scoped(plural, namespace, req.url);
     const sub = subresourceOf(req);
     if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
     await authorize(req, { verb, resource: plural, subresource: sub, namespace, name });
-    return { r, sub, namespace: namespace!, name: name! };
+    return { r, sub, namespace: ns, name: name! };
   }
 
   async function getItem(req: ItemReq, reply: FastifyReply) {
@@ -245,6 +264,9 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   app.put<{ Params: Params; Querystring: Query }>(`${item}/status`, putItem);
   app.patch<{ Params: Params; Querystring: Query }>(item, patchItem);
   app.patch<{ Params: Params; Querystring: Query }>(`${item}/status`, patchItem);
+  app.get<{ Params: Params; Querystring: Query }>(clusterItem, getItem);
+  app.put<{ Params: Params; Querystring: Query }>(clusterItem, putItem);
+  app.patch<{ Params: Params; Querystring: Query }>(clusterItem, patchItem);
 
   // What one instance runs: its revision (or ?revision=) rendered with its labels and values.
   app.get<{ Params: Params; Querystring: Query & { revision?: string } }>(
@@ -282,10 +304,10 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     },
   );
 
-  app.delete<{ Params: Params; Querystring: Query }>(item, async (req, reply) => {
+  async function deleteItem(req: FastifyRequest<{ Params: Params; Querystring: Query }>, reply: FastifyReply) {
     const { namespace, plural, name } = req.params;
     checkNamespace(namespace);
-    const r = registry(plural);
+    const { r, ns } = scoped(plural, namespace, req.url);
     await authorize(req, { verb: 'delete', resource: plural, namespace, name });
     const body = req.body as { preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] } | undefined;
     if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
@@ -294,9 +316,11 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     const pre = body?.preconditions;
     if (pre !== undefined && (typeof pre !== 'object' || pre === null)) throw badRequest('preconditions must be an object');
     const dryRun = isDryRun(req.query) || (Array.isArray(body?.dryRun) && body.dryRun.includes('All'));
-    const deleted = await r.delete(namespace!, name!, { preconditions: pre, dryRun });
+    const deleted = await r.delete(ns, name!, { preconditions: pre, dryRun });
     return send(req, reply, r, deleted);
-  });
+  }
+  app.delete<{ Params: Params; Querystring: Query }>(item, deleteItem);
+  app.delete<{ Params: Params; Querystring: Query }>(clusterItem, deleteItem);
 
   app.delete<{ Params: Params }>(`${BASE}/namespaces/:namespace/:plural`, async (req) => {
     registry(req.params.plural);
