@@ -236,6 +236,19 @@ export function describeStorageConformance(name: string, open: () => Promise<Ope
         expect(await storage.get(`${p}c`)).toBeUndefined();
       });
 
+      it("a transaction's ops take revisions as txnRevisions says: one shared, or one each in op order", async () => {
+        const b = await create(`${p}b`, 'b1');
+        const results = await storage.txn([
+          { type: 'create', key: `${p}a`, value: 'a1' },
+          { type: 'update', key: `${p}b`, value: 'b2', expectedModRevision: b.modRevision },
+          { type: 'create', key: `${p}c`, value: 'c1' },
+        ]);
+        const revs = results.map((r) => r.modRevision);
+        if (storage.txnRevisions === 'shared') expect(revs).toEqual([revs[0], revs[0], revs[0]]);
+        else expect(revs).toEqual([revs[0], revs[0]! + 1, revs[0]! + 2]);
+        expect(await storage.currentRevision()).toBe(revs[2]);
+      });
+
       it('a failing transaction writes nothing (atomicity)', async () => {
         const b1 = await create(`${p}b`, 'b1');
         const b2 = await update(`${p}b`, 'b2', b1.modRevision);
@@ -458,6 +471,26 @@ export function describeStorageConformance(name: string, open: () => Promise<Ope
         expect((await storage.list(p, { after: `${p}k4` })).items.map((kv) => kv.key)).toEqual([keys[4], keys[6]]);
         expect((await storage.list(p, { after: '/' })).items).toHaveLength(7);
         expect((await storage.list(p, { after: `${p}k7` })).items).toEqual([]);
+      });
+
+      it('reverse lists largest keys first, between after and before, with more and remaining', async () => {
+        const keys = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6'].map((k) => `${p}${k}`);
+        for (const key of keys) await create(key, key);
+        await create(`${p.slice(0, -1)}0`, 'outside, after the prefix');
+        const all = await storage.list(p, { reverse: true });
+        expect(all.items.map((kv) => kv.key)).toEqual([...keys].reverse());
+        const first = await storage.list(p, { reverse: true, limit: 4 });
+        expect(first.items.map((kv) => kv.key)).toEqual([keys[5], keys[4], keys[3], keys[2]]);
+        expect(first.more).toBe(true);
+        if (first.remaining !== undefined) expect(first.remaining).toBe(2);
+        const next = await storage.list(p, { reverse: true, limit: 4, before: first.items[3]!.key, revision: first.revision });
+        expect(next.items.map((kv) => kv.key)).toEqual([keys[1], keys[0]]);
+        expect(next.more).toBe(false);
+        // Both bounds, either order; an empty range is empty.
+        expect((await storage.list(p, { after: keys[1], before: keys[4] })).items.map((kv) => kv.key)).toEqual([keys[2], keys[3]]);
+        expect((await storage.list(p, { after: keys[1], before: keys[4], reverse: true })).items.map((kv) => kv.key)).toEqual([keys[3], keys[2]]);
+        expect((await storage.list(p, { after: keys[3], before: keys[3] })).items).toEqual([]);
+        expect((await storage.list(p, { before: p })).items).toEqual([]);
       });
 
       it('a list at an older revision returns the snapshot at that revision', async () => {

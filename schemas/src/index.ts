@@ -8,6 +8,7 @@ export * from './event.ts';
 export * from './lease.ts';
 export * from './rbac.ts';
 export * from './metrics.ts';
+export * from './audit.ts';
 export * from './resources.ts';
 export * from './jsonpath.ts';
 export * from './openapi.ts';

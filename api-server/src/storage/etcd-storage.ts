@@ -186,6 +186,7 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 class EtcdStorage implements Storage {
   readonly name = 'etcd' as const;
+  readonly txnRevisions = 'shared' as const;
   readonly client: Etcd3;
   private readonly prefix: string;
   /** The endpoints as shown in messages: no credentials. */
@@ -369,9 +370,23 @@ class EtcdStorage implements Storage {
       const after = Buffer.concat([this.keyBytes(options.after), Buffer.from([0])]);
       if (Buffer.compare(after, start) > 0) start = after;
     }
+    let stop = end;
+    if (options.before !== undefined) {
+      const before = this.keyBytes(options.before);
+      if (Buffer.compare(before, stop) < 0) stop = before;
+    }
     const limit = options.limit && options.limit > 0 ? options.limit : 0;
     const at = options.revision && options.revision > 0 ? options.revision : undefined;
-    const request: IRangeRequest = { key: start, range_end: end, limit };
+    if (Buffer.compare(start, stop) >= 0) {
+      // An empty range (etcd would read a lone key for it): nothing, at the revision asked for.
+      return { items: [], revision: at ?? (await this.currentRevision()), more: false, remaining: 0 };
+    }
+    const request: IRangeRequest = {
+      key: start,
+      range_end: stop,
+      limit,
+      ...(options.reverse ? { sort_order: 'Descend' as const, sort_target: 'Key' as const } : {}),
+    };
     let res: IRangeResponse;
     let revision: number;
     try {

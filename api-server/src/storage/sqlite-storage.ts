@@ -115,6 +115,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
 
 class SqliteStorage implements Storage {
   readonly name = 'embedded' as const;
+  readonly txnRevisions = 'sequential' as const;
   private readonly db: DatabaseSync;
   private readonly historyRevisions: number;
   private readonly watchers = new Set<Watcher>();
@@ -151,6 +152,9 @@ class SqliteStorage implements Storage {
       listCurrent: db.prepare(
         'SELECT l.* FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ? ORDER BY c.key LIMIT ?',
       ),
+      listCurrentDesc: db.prepare(
+        'SELECT l.* FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ? ORDER BY c.key DESC LIMIT ?',
+      ),
       countCurrent: db.prepare('SELECT COUNT(*) AS n FROM current WHERE key >= ? AND key < ?'),
       // Snapshot read: per key, the latest row at or below the revision, if it is not a deletion.
       listAt: db.prepare(`
@@ -158,6 +162,11 @@ class SqliteStorage implements Storage {
           SELECT key, MAX(rev) AS rev FROM log WHERE key >= ? AND key < ? AND rev <= ? GROUP BY key
         ) m JOIN log l ON l.rev = m.rev
         WHERE l.deleted = 0 ORDER BY l.key LIMIT ?`),
+      listAtDesc: db.prepare(`
+        SELECT l.* FROM (
+          SELECT key, MAX(rev) AS rev FROM log WHERE key >= ? AND key < ? AND rev <= ? GROUP BY key
+        ) m JOIN log l ON l.rev = m.rev
+        WHERE l.deleted = 0 ORDER BY l.key DESC LIMIT ?`),
       countAt: db.prepare(`
         SELECT COUNT(*) AS n FROM (
           SELECT key, MAX(rev) AS rev FROM log WHERE key >= ? AND key < ? AND rev <= ? GROUP BY key
@@ -206,21 +215,27 @@ class SqliteStorage implements Storage {
     this.ensureOpen();
     // `after + '\0'` is the least string greater than `after`.
     const start = options.after !== undefined && options.after >= prefix ? options.after + '\0' : prefix;
-    const end = prefixEnd(prefix);
+    let end = prefixEnd(prefix);
+    if (options.before !== undefined && options.before < end) end = options.before;
     const limit = options.limit && options.limit > 0 ? options.limit + 1 : -1;
     const at = options.revision;
     if (at !== undefined && at < this.compacted) throw new CompactedError(at, this.compacted);
     const snapshot = at !== undefined && at < this.revision;
+    const reverse = options.reverse === true;
     const rows = (
-      snapshot ? this.stmt.listAt!.all(start, end, at, limit) : this.stmt.listCurrent!.all(start, end, limit)
+      snapshot
+        ? (reverse ? this.stmt.listAtDesc! : this.stmt.listAt!).all(start, end, at, limit)
+        : (reverse ? this.stmt.listCurrentDesc! : this.stmt.listCurrent!).all(start, end, limit)
     ) as unknown as Row[];
     const more = options.limit !== undefined && options.limit > 0 && rows.length > options.limit;
     if (more) rows.pop();
     let remaining: number | undefined;
     if (more) {
-      const from = rows[rows.length - 1]!.key + '\0';
+      // What follows the page: above its last key, or (reverse) below it.
+      const last = rows[rows.length - 1]!.key;
+      const [from, to] = reverse ? [start, last] : [last + '\0', end];
       const counted = (
-        snapshot ? this.stmt.countAt!.get(from, end, at) : this.stmt.countCurrent!.get(from, end)
+        snapshot ? this.stmt.countAt!.get(from, to, at) : this.stmt.countCurrent!.get(from, to)
       ) as { n: number };
       remaining = counted.n;
     }

@@ -32,6 +32,10 @@ export type WriteOp =
 export interface ListOptions {
   /** Return keys strictly greater than this one (for pagination). */
   after?: string;
+  /** Return keys strictly less than this one. */
+  before?: string;
+  /** Largest keys first (descending key order); with `limit`, the last keys of the range. */
+  reverse?: boolean;
   /** At most this many items (0 or undefined: no limit). */
   limit?: number;
   /** Read at this revision (a consistent snapshot for pagination); default the current revision. */
@@ -66,6 +70,12 @@ export interface Watch {
 
 export interface Storage {
   readonly name: 'embedded' | 'etcd';
+  /**
+   * How the ops of one txn take revisions: 'shared' (etcd), every op the txn's one revision;
+   * 'sequential' (embedded), each op the next revision, in op order. The audit log derives an
+   * object's resourceVersion from its record's revision with it.
+   */
+  readonly txnRevisions: 'shared' | 'sequential';
   get(key: string): Promise<KeyValue | undefined>;
   list(prefix: string, options?: ListOptions): Promise<ListResult>;
   /** Count keys under a prefix at the current revision. */
