@@ -5,6 +5,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import sjson from 'secure-json-parse';
 import { RESOURCES } from '@haproxyhq/schemas';
+import { installAuditHooks } from './audit/request.ts';
 import { allowAuthenticated, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
 import { ApiError, badRequest, pathNotFound, statusFor, tooLarge, unauthorized, unsupportedMediaType } from './errors.ts';
 import { ResourceRegistry } from './registry/registry.ts';
@@ -15,6 +16,7 @@ import { MetricsHistory } from './metrics/history.ts';
 import { startMetricsFeed } from './metrics/feed.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { resourceRoutes } from './routes/resources.ts';
+import { auditRoutes } from './routes/audit.ts';
 import type { Storage } from './storage/types.ts';
 
 export interface AppOptions {
@@ -90,6 +92,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addContentTypeParser(['application/apply-patch+yaml', 'application/apply-patch+cbor'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
+  // Before authentication: a 401 is audited too.
+  installAuditHooks(app, { storage: options.storage });
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;
@@ -132,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(discoveryRoutes);
   await app.register(resourceRoutes, { registries });
+  await app.register(auditRoutes, { storage: options.storage });
   const history = options.metricsHistoryMinutes ? new MetricsHistory({ windowMs: options.metricsHistoryMinutes * 60_000 }) : undefined;
   if (history) {
     const feed = startMetricsFeed(lookup('haproxyinstances'), history, {

@@ -3,7 +3,7 @@
  * optimistic concurrency, patches, selectors, pagination, tables, revisions and discovery.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from './support/app.ts';
+import { buildTestApp, objectsState, type TestApp } from './support/app.ts';
 import { BASE, configFixture, instanceFixture, ns } from './support/fixtures.ts';
 
 let t: TestApp;
@@ -89,7 +89,8 @@ describe('update', () => {
     const created = (await create('haproxyinstances', instanceFixture())).body;
     const res = await call('PUT', `${ns('haproxyinstances')}/edge-1`, created);
     expect(res.body.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
-    expect(await t.storage.currentRevision()).toBe(Number(created.metadata.resourceVersion));
+    // Only the audit log (outside /registry/) records the request.
+    expect(await objectsState(t.storage)).toBe(JSON.stringify([[`/registry/haproxyhq.io/haproxyinstances/default/edge-1`, Number(created.metadata.resourceVersion)]]));
   });
 
   it('requires a resourceVersion (422) and refuses a stale one (409 Conflict)', async () => {
@@ -337,11 +338,11 @@ describe('HAProxyConfig revisions', () => {
   });
 
   it('refuses an invalid config without writing the config or a revision', async () => {
-    const before = await t.storage.currentRevision();
+    const before = await objectsState(t.storage);
     const res = await create('haproxyconfigs', configFixture({ spec: { files: [{ path: '../etc/passwd', content: 'x' }] } }));
     expect(res.status).toBe(422);
     expect(res.body.details.causes[0].field).toBe('spec.files[0].path');
-    expect(await t.storage.currentRevision()).toBe(before);
+    expect(await objectsState(t.storage)).toBe(before);
   });
 
   it('collects the revisions of a deleted config, and a re-created config starts over', async () => {

@@ -3,7 +3,7 @@
  * never a half-written object (the store's revision does not move).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from './support/app.ts';
+import { buildTestApp, objectsState, type TestApp } from './support/app.ts';
 import { configFixture, instanceFixture, ns } from './support/fixtures.ts';
 
 let t: TestApp;
@@ -164,7 +164,7 @@ const cases = (): Case[] => [
 describe('bad input', () => {
   for (const c of cases()) {
     it(`answers ${c.name} with ${c.status} ${c.reason} and writes nothing`, async () => {
-      const before = await t.storage.currentRevision();
+      const before = await objectsState(t.storage);
       let payload = c.payload;
       if (payload === 'STALE') {
         payload = JSON.stringify({ ...existing, metadata: { ...existing.metadata, resourceVersion: String(Number(existing.metadata.resourceVersion) - 1) }, spec: { paused: true } });
@@ -180,7 +180,7 @@ describe('bad input', () => {
       expect(body).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: c.status, reason: c.reason });
       expect(body.message).toMatch(c.message);
       if (c.field) expect(body.details.causes.map((x: any) => x.field)).toContain(c.field);
-      expect(await t.storage.currentRevision()).toBe(before);
+      expect(await objectsState(t.storage)).toBe(before);
     });
   }
 

@@ -6,6 +6,7 @@
  * is the arbiter, so this works the same on etcd (replicas) and on the embedded store (one).
  */
 import { API_VERSION } from '@haproxyhq/schemas';
+import { SYSTEM_ACTORS } from '../audit/log.ts';
 import { ApiError } from '../errors.ts';
 import type { ApiObject, ResourceRegistry } from '../registry/registry.ts';
 
@@ -37,6 +38,9 @@ interface LeaseSpec {
   leaseTransitions?: number;
 }
 
+/** Lease writes are the server's own: audited under one system name. */
+const actor = SYSTEM_ACTORS.leaderElection;
+
 const stamp = (ms: number) => new Date(ms).toISOString().replace(/(\.\d{3})\d*Z$/, '$1Z');
 
 export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
@@ -66,7 +70,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
         kind: 'Lease',
         metadata: { name: o.name, namespace: o.namespace },
         spec: { ...mine, acquireTime: stamp(t), leaseTransitions: 0 },
-      });
+      }, { actor });
       return true;
     }
     if (current.metadata.resourceVersion !== observedRv) {
@@ -80,7 +84,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
     const next: LeaseSpec = ours
       ? { ...held, ...mine }
       : { ...mine, acquireTime: stamp(t), leaseTransitions: (held.leaseTransitions ?? 0) + 1 };
-    const updated = await o.leases.update(o.namespace, o.name, { ...current, spec: next });
+    const updated = await o.leases.update(o.namespace, o.name, { ...current, spec: next }, undefined, { actor });
     observedRv = updated.metadata.resourceVersion;
     observedAt = t;
     return true;
@@ -132,7 +136,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
         try {
           const current = await o.leases.find(o.namespace, o.name);
           if (current && spec(current).holderIdentity === o.identity) {
-            await o.leases.update(o.namespace, o.name, { ...current, spec: { ...spec(current), holderIdentity: '', leaseDurationSeconds: 1 } });
+            await o.leases.update(o.namespace, o.name, { ...current, spec: { ...spec(current), holderIdentity: '', leaseDurationSeconds: 1 } }, undefined, { actor });
           }
         } catch {
           // Best effort: the lease expires by itself.

@@ -23,6 +23,7 @@ import {
 } from '@haproxyhq/schemas';
 import type { Static } from '@sinclair/typebox';
 import type { HAProxyConfigStatusSchema } from '@haproxyhq/schemas';
+import { SYSTEM_ACTORS } from '../audit/log.ts';
 import { ApiError } from '../errors.ts';
 import type { ApiObject, ResourceRegistry } from '../registry/registry.ts';
 import { matchesLabels, requirementsFromSelector, type Requirement } from '../registry/selectors.ts';
@@ -50,6 +51,9 @@ export interface Controller {
   readonly synced: Promise<void>;
   stop(): void;
 }
+
+/** Every write of the controller is audited under its name. */
+const actor = SYSTEM_ACTORS.rollout;
 
 const isoNow = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 const cond = (o: { status?: unknown }, type: string): Condition | undefined =>
@@ -237,7 +241,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
         firstTimestamp: t,
         lastTimestamp: t,
         source: { component: 'rollout-controller', ...(o.identity ? { host: o.identity } : {}) },
-      });
+      }, { actor });
     } catch (err) {
       o.log('warn', `rollout controller: could not record event ${reason}`, { err: (err as Error).message });
     }
@@ -366,6 +370,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
             spec: { ...(stored.spec as object), configRevision: target },
           }),
         })),
+        actor,
       );
       // Our own writes go into the cache now, so the next sync does not move them again.
       for (const w of written) instances.observe(trimInstance(w));
@@ -408,7 +413,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       conditions,
     };
     if (JSON.stringify(next) !== JSON.stringify(old)) {
-      configs.observe(await configsReg.update(ns, name, { ...obj, status: next }, 'status'));
+      configs.observe(await configsReg.update(ns, name, { ...obj, status: next }, 'status', { actor }));
       if (halt && !wasHalted) await event(obj, 'Warning', 'RolloutHalted', halt.message);
       if (complete && cond(obj, 'Complete')?.status !== 'True' && views.length > 0) {
         await event(obj, 'Normal', 'RolloutComplete', `${ready.length} instance(s) run ${target}`);
@@ -447,7 +452,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
         // A merge patch of the conditions alone, guarded by the version we judged: our cached
         // copy lacks the stats, which must not be written back.
         const patch = { metadata: { resourceVersion: i.metadata.resourceVersion }, status: { conditions } };
-        instances.observe(trimInstance(await instancesReg.patch(i.metadata.namespace!, i.metadata.name!, 'merge', patch, 'status')));
+        instances.observe(trimInstance(await instancesReg.patch(i.metadata.namespace!, i.metadata.name!, 'merge', patch, 'status', { actor })));
       } catch (err) {
         if (err instanceof ApiError && (err.reason === 'Conflict' || err.reason === 'NotFound')) continue;
         throw err;
@@ -475,7 +480,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       .slice(limit);
     for (const r of old) {
       try {
-        await revisionsReg.delete(ns, r.metadata.name!, { preconditions: { uid: r.metadata.uid } });
+        await revisionsReg.delete(ns, r.metadata.name!, { preconditions: { uid: r.metadata.uid }, actor });
       } catch (err) {
         if (!(err instanceof ApiError && (err.reason === 'NotFound' || err.reason === 'Conflict'))) throw err;
       }

@@ -3,6 +3,7 @@
  * those whose last occurrence is older than the TTL, so a busy fleet's events do not grow forever.
  * Safe with several replicas: deletes carry the uid precondition and a lost race is ignored.
  */
+import { SYSTEM_ACTORS } from '../audit/log.ts';
 import type { ResourceRegistry } from './registry.ts';
 
 export interface EventTtlOptions {
@@ -22,7 +23,7 @@ export async function sweepEvents(events: ResourceRegistry, ttlMs: number, now =
       const last = Date.parse(String(e.lastTimestamp ?? e.metadata.creationTimestamp ?? ''));
       if (Number.isNaN(last) || now - last <= ttlMs) continue;
       try {
-        await events.delete(e.metadata.namespace!, e.metadata.name!, { preconditions: { uid: e.metadata.uid } });
+        await events.delete(e.metadata.namespace!, e.metadata.name!, { preconditions: { uid: e.metadata.uid }, actor: SYSTEM_ACTORS.eventTtl });
         deleted++;
       } catch {
         // Deleted by another replica, or updated meanwhile: nothing to do.

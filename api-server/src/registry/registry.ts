@@ -33,6 +33,7 @@ import {
   type WatchEvent as StorageEvent,
   type WriteOp,
 } from '../storage/types.ts';
+import { noteCommitted, recordOp, type Actor, type AuditTrace, type AuditWrite } from '../audit/log.ts';
 import { applyJsonPatch, applyMergePatch, deepEqual } from './patch.ts';
 import {
   matchesFields,
@@ -111,14 +112,24 @@ export interface WatchSink {
 /** How unknown fields are handled, as Kubernetes' fieldValidation: Strict (our default) refuses them. */
 export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
 
-export interface WriteOptions {
+/**
+ * Who writes, for the audit log: every write names its actor (a request's user and client, or one
+ * of SYSTEM_ACTORS), and its record is committed in the write's own transaction.
+ */
+export interface Audited {
+  actor: Actor;
+  /** Filled in for the request's own audit record (routes/audit.ts). */
+  trace?: AuditTrace;
+}
+
+export interface WriteOptions extends Audited {
   dryRun?: boolean;
   fieldValidation?: FieldValidation;
   /** Filled with warnings for the client (the Warning header), e.g. dropped unknown fields. */
   warnings?: string[];
 }
 
-export interface DeleteOptions {
+export interface DeleteOptions extends Audited {
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
 }
@@ -242,7 +253,7 @@ export class ResourceRegistry {
   }
 
   /** Validate, dropping unknown fields first when the client asked to (fieldValidation=Ignore|Warn). */
-  private validate(obj: ApiObject, old: ApiObject | undefined, opts: WriteOptions = {}): ApiObject {
+  private validate(obj: ApiObject, old: ApiObject | undefined, opts: Partial<WriteOptions> = {}): ApiObject {
     let schemaErrors = schemaCauses(this.descriptor.schema, obj);
     const unknown = schemaErrors.filter((c) => c.message === UNKNOWN_FIELD);
     if (unknown.length > 0 && (opts.fieldValidation === 'Ignore' || opts.fieldValidation === 'Warn')) {
@@ -255,13 +266,21 @@ export class ResourceRegistry {
     return obj;
   }
 
-  /** Run a transaction, turning storage failures into API errors for `name`. */
-  private async commit(ops: WriteOp[], name: string): Promise<KeyValue[]> {
+  /** Run a transaction with its audit record, turning storage failures into API errors for `name`. */
+  private async commit(ops: WriteOp[], name: string, audit: AuditWrite): Promise<KeyValue[]> {
     try {
-      return await this.storage.txn(ops);
+      return await this.txn(ops, audit);
     } catch (err) {
       throw this.storageError(err, name);
     }
+  }
+
+  /** The one way the registry writes: `ops` and, in the same transaction, their audit record. */
+  private async txn(ops: WriteOp[], audit: AuditWrite): Promise<KeyValue[]> {
+    const record = recordOp(this.storage, ops, audit);
+    const results = await this.storage.txn(record ? [...ops, record] : ops);
+    noteCommitted(audit.trace, ops, results);
+    return results.slice(0, ops.length);
   }
 
   private storageError(err: unknown, name: string): unknown {
@@ -302,7 +321,7 @@ export class ResourceRegistry {
     }
   }
 
-  async create(namespace: string, body: unknown, opts: WriteOptions = {}): Promise<ApiObject> {
+  async create(namespace: string, body: unknown, opts: WriteOptions): Promise<ApiObject> {
     if (this.descriptor.serverCreated) {
       throw methodNotAllowed(
         `${this.plural}.${GROUP} are recorded by the server when an HAProxyConfig's spec changes; change the HAProxyConfig instead`,
@@ -315,13 +334,16 @@ export class ResourceRegistry {
     const obj = this.prepareCreate(namespace, body, opts);
     const ops: WriteOp[] = [{ type: 'create', key: this.key(namespace, obj.metadata.name!), value: this.encode(obj) }];
     ops.push(...((await this.strategy.extraWrites?.(obj, undefined, this.ctx)) ?? []));
-    if (opts.dryRun) return obj;
-    const [kv] = await this.commit(ops, obj.metadata.name!);
+    if (opts.dryRun) {
+      if (opts.trace) opts.trace.dryRun = true;
+      return obj;
+    }
+    const [kv] = await this.commit(ops, obj.metadata.name!, { actor: opts.actor, trace: opts.trace, verb: 'create' });
     return this.decode(kv!);
   }
 
   /** A validated new object with server-owned metadata set, ready to encode and write. */
-  prepareCreate(namespace: string, body: unknown, opts: WriteOptions = {}): ApiObject {
+  prepareCreate(namespace: string, body: unknown, opts: Partial<WriteOptions> = {}): ApiObject {
     const obj = this.checkEnvelope(body, namespace, undefined);
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) {
@@ -376,25 +398,38 @@ export class ResourceRegistry {
   }
 
   /** Write `next` over `old` if anything changed; a no-op write keeps the resourceVersion. */
-  private async writeOver(namespace: string, name: string, next: ApiObject, old: ApiObject, opts: WriteOptions): Promise<ApiObject> {
+  private async writeOver(
+    namespace: string,
+    name: string,
+    next: ApiObject,
+    old: ApiObject,
+    opts: WriteOptions,
+    how: Pick<AuditWrite, 'verb' | 'subresource' | 'patchType'>,
+  ): Promise<ApiObject> {
     if (this.descriptor.specImmutable && !deepEqual(next.spec, old.spec)) {
       throw invalid(this.descriptor.kind, GROUP, name, [
         { reason: 'FieldValueInvalid', field: 'spec', message: 'field is immutable' },
       ]);
     }
     next = this.validate(next, old, opts);
-    if (deepEqual(next, old)) return old;
+    if (deepEqual(next, old)) {
+      if (opts.trace) opts.trace.resourceVersionAfter = old.metadata.resourceVersion;
+      return old;
+    }
     const value = this.encode(next);
     const ops: WriteOp[] = [
       { type: 'update', key: this.key(namespace, name), value, expectedModRevision: Number(old.metadata.resourceVersion) },
     ];
     ops.push(...((await this.strategy.extraWrites?.(next, old, this.ctx)) ?? []));
-    if (opts.dryRun) return next;
-    const [kv] = await this.commit(ops, name);
+    if (opts.dryRun) {
+      if (opts.trace) opts.trace.dryRun = true;
+      return next;
+    }
+    const [kv] = await this.commit(ops, name, { actor: opts.actor, trace: opts.trace, ...how });
     return this.decode(kv!);
   }
 
-  async update(namespace: string, name: string, body: unknown, subresource?: 'status', opts: WriteOptions = {}): Promise<ApiObject> {
+  async update(namespace: string, name: string, body: unknown, subresource: 'status' | undefined, opts: WriteOptions): Promise<ApiObject> {
     const proposed = this.checkEnvelope(body, namespace, name);
     proposed.metadata.name = name;
     const rv = proposed.metadata.resourceVersion;
@@ -407,18 +442,19 @@ export class ResourceRegistry {
       throw badRequest(`metadata.resourceVersion ${JSON.stringify(rv)} is not a valid resource version`);
     }
     const old = await this.get(namespace, name);
+    if (opts.trace) opts.trace.resourceVersionBefore = old.metadata.resourceVersion;
     if (rv !== old.metadata.resourceVersion) {
       throw conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
     }
-    return this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts);
+    return this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts, { verb: 'update', subresource });
   }
 
   /**
    * Controllers' bulk write: change the spec/metadata of many objects at once. Each item names the
    * resourceVersion the caller decided on and a function from the stored object to the proposed
    * one; the stored object is read here (callers may cache trimmed copies), and an object that
-   * moved on since is a conflict. Written in transactions of `chunk` ops (etcd's default
-   * --max-txn-ops is 128), so ten thousand instances cost a hundred commits, not ten thousand. A
+   * moved on since is a conflict. Written in transactions of `chunk` ops and their audit record
+   * (etcd's default --max-txn-ops is 128), so ten thousand instances cost a hundred commits, not ten thousand. A
    * chunk that loses a race is retried object by object; objects that still conflict are
    * returned by name for the caller to re-read. Nothing here skips validation.
    */
@@ -426,6 +462,7 @@ export class ResourceRegistry {
     namespace: string,
     /** `mutate` returns the proposed object and must not modify the stored one it is given. */
     items: { name: string; resourceVersion: string; mutate(stored: ApiObject): ApiObject }[],
+    actor: Actor,
     chunk = 100,
   ): Promise<{ written: ApiObject[]; conflicts: string[] }> {
     const written: ApiObject[] = [];
@@ -450,13 +487,13 @@ export class ResourceRegistry {
     for (let i = 0; i < prepared.length; i += chunk) {
       const batch = prepared.slice(i, i + chunk);
       try {
-        const kvs = await this.storage.txn(batch.map((b) => b.op));
+        const kvs = await this.txn(batch.map((b) => b.op), { actor, verb: 'update' });
         for (const kv of kvs) written.push(this.decode(kv));
       } catch (err) {
         if (!(err instanceof RevisionMismatchError || err instanceof KeyNotFoundError)) throw this.storageError(err, batch[0]!.name);
         for (const b of batch) {
           try {
-            const [kv] = await this.storage.txn([b.op]);
+            const [kv] = await this.txn([b.op], { actor, verb: 'update' });
             written.push(this.decode(kv!));
           } catch (e) {
             if (e instanceof RevisionMismatchError || e instanceof KeyNotFoundError) conflicts.push(b.name);
@@ -473,14 +510,15 @@ export class ResourceRegistry {
     name: string,
     type: PatchType,
     patch: unknown,
-    subresource?: 'status',
-    opts: WriteOptions = {},
+    subresource: 'status' | undefined,
+    opts: WriteOptions,
   ): Promise<ApiObject> {
     if (type === 'merge' && (typeof patch !== 'object' || patch === null || Array.isArray(patch))) {
       throw badRequest('a merge patch must be a JSON object');
     }
     for (let attempt = 0; ; attempt++) {
       const old = await this.get(namespace, name);
+      if (opts.trace) opts.trace.resourceVersionBefore = old.metadata.resourceVersion;
       const patched = type === 'merge' ? applyMergePatch(old, patch) : applyJsonPatch(old, patch);
       const proposed = this.checkEnvelope(patched, namespace, name);
       // A resourceVersion in the patch is a precondition (as in Kubernetes); none means "latest",
@@ -492,7 +530,7 @@ export class ResourceRegistry {
       const pinned = patchSetsResourceVersion(type, patch);
       proposed.metadata.name = name;
       try {
-        return await this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts);
+        return await this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts, { verb: 'patch', subresource, patchType: type });
       } catch (err) {
         // Lost a race with another writer: re-read and re-apply, unless the client pinned a version.
         const raced = err instanceof ApiError && err.reason === 'Conflict' && !pinned;
@@ -501,8 +539,9 @@ export class ResourceRegistry {
     }
   }
 
-  async delete(namespace: string, name: string, options: DeleteOptions = {}): Promise<ApiObject> {
+  async delete(namespace: string, name: string, options: DeleteOptions): Promise<ApiObject> {
     const old = await this.get(namespace, name);
+    if (options.trace) options.trace.resourceVersionBefore = old.metadata.resourceVersion;
     const pre = options.preconditions;
     if (pre?.uid && pre.uid !== old.metadata.uid) {
       throw conflict(GROUP, this.plural, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);
@@ -515,10 +554,14 @@ export class ResourceRegistry {
         `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
       );
     }
-    if (options.dryRun) return old;
+    if (options.dryRun) {
+      if (options.trace) options.trace.dryRun = true;
+      return old;
+    }
     const [kv] = await this.commit(
       [{ type: 'delete', key: this.key(namespace, name), expectedModRevision: Number(old.metadata.resourceVersion) }],
       name,
+      { actor: options.actor, trace: options.trace, verb: 'delete' },
     );
     const deleted = this.decode(kv!);
     deleted.metadata.deletionTimestamp = now();

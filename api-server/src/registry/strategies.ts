@@ -9,6 +9,7 @@ import {
   type HAProxyConfigSpec,
   type HAProxyInstanceSpec,
 } from '@haproxyhq/schemas';
+import { SYSTEM_ACTORS } from '../audit/log.ts';
 import type { Cause } from '../errors.ts';
 import type { WriteOp } from '../storage/types.ts';
 import type { ApiObject, ResourceStrategy, WriteContext } from './registry.ts';
@@ -101,7 +102,7 @@ async function collectOwned(owner: ApiObject, ctx: WriteContext): Promise<void> 
   for (const rev of list.items) {
     if (!rev.metadata.ownerReferences?.some((r) => r.uid === owner.metadata.uid)) continue;
     try {
-      await revisions.delete(namespace, rev.metadata.name!, { preconditions: { uid: rev.metadata.uid } });
+      await revisions.delete(namespace, rev.metadata.name!, { preconditions: { uid: rev.metadata.uid }, actor: SYSTEM_ACTORS.garbageCollector });
     } catch {
       // Already gone, or replaced: nothing to collect.
     }

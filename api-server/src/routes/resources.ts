@@ -13,6 +13,7 @@ import {
   type HAProxyInstance,
   type RenderedConfig,
 } from '@haproxyhq/schemas';
+import { auditOf } from '../audit/request.ts';
 import type { Authorizer, RequestAttributes, UserInfo } from '../auth.ts';
 import { badRequest, forbidden, invalid, methodNotAllowed, pathNotFound, statusFor, unsupportedMediaType } from '../errors.ts';
 import { contentHash } from '../registry/strategies.ts';
@@ -94,7 +95,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     return true;
   };
 
-  /** dryRun and fieldValidation from the query; warnings go out as Warning headers. */
+  /** dryRun and fieldValidation from the query, and the request's actor; warnings go out as Warning headers. */
   const writeOptions = (req: FastifyRequest<{ Querystring: Query }>): WriteOptions => {
     const fv = req.query.fieldValidation;
     if (fv !== undefined && fv !== 'Ignore' && fv !== 'Warn' && fv !== 'Strict') {
@@ -102,7 +103,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     }
     const warnings: string[] = [];
     // send() turns them into Warning headers, in Kubernetes' form: `299 - "text"`.
-    return { dryRun: isDryRun(req.query), fieldValidation: fv ?? 'Strict', warnings };
+    return { dryRun: isDryRun(req.query), fieldValidation: fv ?? 'Strict', warnings, ...auditOf(req) };
   };
 
   async function listOrWatch(req: FastifyRequest<{ Params: Params; Querystring: Query }>, reply: FastifyReply) {
@@ -316,7 +317,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     const pre = body?.preconditions;
     if (pre !== undefined && (typeof pre !== 'object' || pre === null)) throw badRequest('preconditions must be an object');
     const dryRun = isDryRun(req.query) || (Array.isArray(body?.dryRun) && body.dryRun.includes('All'));
-    const deleted = await r.delete(ns, name!, { preconditions: pre, dryRun });
+    const deleted = await r.delete(ns, name!, { preconditions: pre, dryRun, ...auditOf(req) });
     return send(req, reply, r, deleted);
   }
   app.delete<{ Params: Params; Querystring: Query }>(item, deleteItem);

@@ -13,6 +13,15 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * Every object's key and revision: what "the request wrote nothing" compares (the store's revision
+ * moves for the request's audit record, which lives outside /registry/).
+ */
+export async function objectsState(storage: Storage): Promise<string> {
+  const { items } = await storage.list('/registry/');
+  return JSON.stringify(items.map((kv) => [kv.key, kv.modRevision]));
+}
+
 export async function buildTestApp(options: Partial<AppOptions> & { storage?: Storage } = {}): Promise<TestApp> {
   const storage = options.storage ?? openSqliteStorage({ path: ':memory:' });
   const authenticator = new StoredTokenAuthenticator(storage);
