@@ -19,3 +19,19 @@ describe('--metrics-history-minutes', () => {
     }
   });
 });
+
+describe('--audit-retention-days', () => {
+  it('keeps 30 days by default and takes the flag over HQ_AUDIT_RETENTION_DAYS', () => {
+    expect(parse([]).auditRetentionDays).toBe(30);
+    expect(parse([], { HQ_AUDIT_RETENTION_DAYS: '7' }).auditRetentionDays).toBe(7);
+    expect(parse(['--audit-retention-days', '365'], { HQ_AUDIT_RETENTION_DAYS: '7' }).auditRetentionDays).toBe(365);
+    expect(USAGE).toContain('--audit-retention-days N');
+  });
+
+  it('refuses anything but a whole number of days from 1 to 3650, saying the range', () => {
+    for (const bad of ['0', '3651', '-1', '1.5', 'abc', '']) {
+      expect(() => parse([`--audit-retention-days=${bad}`]), bad).toThrow(/from 1 to 3650/);
+      expect(() => parse([], { HQ_AUDIT_RETENTION_DAYS: bad }), bad).toThrow(/from 1 to 3650/);
+    }
+  });
+});

@@ -23,6 +23,8 @@ export interface ServerConfig {
   consoleDir: string | undefined;
   /** Minutes of instance traffic kept in memory for the console's charts; 0: none. */
   metricsHistoryMinutes: number;
+  /** Days the audit log keeps its records. */
+  auditRetentionDays: number;
 }
 
 /** Where `npm run build:console` puts the console, from this file's place in the repo. */
@@ -40,6 +42,8 @@ const USAGE = `Usage: hq-api-server [options]
   --history-revisions N     watch history kept by the embedded store (HQ_HISTORY_REVISIONS, default 10000)
   --compaction-interval S   etcd: compact history older than S seconds (HQ_COMPACTION_INTERVAL, default 300)
   --event-ttl S             delete Events last seen more than S seconds ago (HQ_EVENT_TTL, default 3600)
+  --audit-retention-days N  delete audit records older than N days, 1 to 3650
+                            (HQ_AUDIT_RETENTION_DAYS, default 30)
   --log-level LEVEL         fatal|error|warn|info|debug (HQ_LOG_LEVEL, default info)
   --tls-cert-file FILE      serving certificate (HQ_TLS_CERT_FILE; default: one signed by the
                             server's own CA, created in DATA_DIR/pki at first start)
@@ -72,6 +76,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'log-level': { type: 'string' },
         'compaction-interval': { type: 'string' },
         'event-ttl': { type: 'string' },
+        'audit-retention-days': { type: 'string' },
         'tls-cert-file': { type: 'string' },
         'tls-key-file': { type: 'string' },
         'tls-ca-file': { type: 'string' },
@@ -117,8 +122,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   if (!/^\d{1,4}$/.test(metricsRaw) || metricsMinutes > 1440) {
     throw new ConfigError('--metrics-history-minutes must be a whole number of minutes from 0 (no history) to 1440 (a day)');
   }
+  const auditRaw = values['audit-retention-days'] ?? env.HQ_AUDIT_RETENTION_DAYS ?? '30';
+  const auditDays = Number(auditRaw);
+  if (!/^\d{1,4}$/.test(auditRaw) || auditDays < 1 || auditDays > 3650) {
+    throw new ConfigError('--audit-retention-days must be a whole number of days from 1 to 3650');
+  }
   const consoleDir = values['console-dir'] ?? env.HQ_CONSOLE_DIR ?? DEFAULT_CONSOLE_DIR;
   return {
+    auditRetentionDays: auditDays,
     metricsHistoryMinutes: metricsMinutes,
     consoleDir: consoleDir === 'none' || consoleDir === '' ? undefined : consoleDir,
     controllers: controllers === 'true',

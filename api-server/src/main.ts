@@ -8,6 +8,7 @@ import { ConfigError, USAGE, parseConfig, type ServerConfig } from './config.ts'
 import { kubeconfigPath, readOwnKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { defaultSans, ensureTls } from './tls.ts';
 import { startEventTtl } from './registry/event-ttl.ts';
+import { startAuditRetention } from './audit/log.ts';
 import { startControllers } from './controllers/index.ts';
 import type { ResourceRegistry } from './registry/registry.ts';
 import { startCompactor } from './storage/compactor.ts';
@@ -87,6 +88,11 @@ async function main(): Promise<void> {
     intervalMs: Math.min(config.eventTtlSeconds * 1000, 5 * 60 * 1000),
     onError: (err) => app.log.warn({ err }, 'event TTL sweep failed; will retry'),
   });
+  const auditRetention = startAuditRetention(storage, {
+    retentionMs: config.auditRetentionDays * 86_400_000,
+    intervalMs: 10 * 60 * 1000,
+    onError: (err) => app.log.warn({ err }, 'audit log retention sweep failed; will retry'),
+  });
   const controllers = config.controllers
     ? startControllers({
         registries: app.getDecorator<Map<string, ResourceRegistry>>('registries'),
@@ -127,6 +133,7 @@ async function main(): Promise<void> {
     force.unref();
     compactor?.stop();
     eventTtl.stop();
+    auditRetention.stop();
     await controllers?.stop();
     await app.close();
     await storage.close();
