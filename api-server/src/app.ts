@@ -5,6 +5,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import sjson from 'secure-json-parse';
 import { RESOURCES } from '@haproxyhq/schemas';
+import { RbacAuthorizer, ensureBuiltinRoles } from './rbac/authorizer.ts';
 import { installAuditHooks } from './audit/request.ts';
 import { allowAuthenticated, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
 import { ApiError, badRequest, pathNotFound, statusFor, tooLarge, unauthorized, unsupportedMediaType } from './errors.ts';
@@ -23,6 +24,12 @@ export interface AppOptions {
   storage: Storage;
   authenticator: Authenticator;
   authorizer?: Authorizer;
+  /**
+   * Authorize with RBAC (Roles, ClusterRoles, bindings and agent credentials; the built-in roles
+   * are created at start). main.ts always does; tests that are not about authorization may leave
+   * it off, which allows every authenticated user everything.
+   */
+  rbac?: boolean;
   /** Largest request body accepted (Kubernetes: 3 MiB). */
   maxBodyBytes?: number;
   /** Largest object stored. */
@@ -70,7 +77,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.decorate('storage', options.storage);
   app.decorate('authenticator', options.authenticator);
-  app.decorate('authorizer', options.authorizer ?? allowAuthenticated);
   app.decorateRequest('user', undefined);
 
   // Bodies: JSON (and its patch flavours) through secure-json-parse, which refuses __proto__
@@ -133,6 +139,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     );
   }
   app.decorate('registries', registries);
+  let authorizer = options.authorizer ?? allowAuthenticated;
+  if (options.rbac && !options.authorizer) {
+    const rbac = new RbacAuthorizer(registries, (err) => app.log.warn({ err }, 'RBAC: listing or watching roles and bindings failed; retrying'));
+    await ensureBuiltinRoles(registries);
+    await rbac.start();
+    app.addHook('onClose', async () => rbac.stop());
+    authorizer = rbac;
+  }
+  app.decorate('authorizer', authorizer);
 
   await app.register(discoveryRoutes);
   await app.register(resourceRoutes, { registries });

@@ -9,6 +9,8 @@ import { KeyExistsError, type Storage } from './storage/types.ts';
 export interface UserInfo {
   name: string;
   groups: string[];
+  /** For an enrolled agent: the one HAProxyInstance its credential is bound to. */
+  agent?: { namespace: string; name: string };
 }
 
 export interface Authenticator {
@@ -17,11 +19,15 @@ export interface Authenticator {
 }
 
 export interface RequestAttributes {
-  verb: 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
+  verb: 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
   resource: string;
   subresource?: string;
+  /** Undefined for cluster-wide resources and for lists and watches across all namespaces. */
   namespace?: string;
+  /** The object's name; for a list or watch, the one name its field selector pins, if it does. */
   name?: string;
+  /** The object sent with a create or update (agents may create only what is theirs). */
+  object?: unknown;
 }
 
 export interface Authorizer {

@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     authenticator,
     https: { cert: tls.cert, key: tls.key },
     consoleFiles,
+    rbac: true,
     metricsHistoryMinutes: config.metricsHistoryMinutes,
     requestLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
     logger: {

@@ -22,6 +22,10 @@ import {
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import {
+  ClusterRoleBindingSchema,
+  ClusterRoleSchema,
+  RoleBindingSchema,
+  RoleSchema,
   ConfigRevisionSchema,
   EventSchema,
   GROUP,
@@ -149,6 +153,10 @@ const KIND_SCHEMAS: { [K in Kind]: TSchema } = {
   ConfigRevision: ConfigRevisionSchema,
   Event: EventSchema,
   Lease: LeaseSchema,
+  Role: RoleSchema,
+  ClusterRole: ClusterRoleSchema,
+  RoleBinding: RoleBindingSchema,
+  ClusterRoleBinding: ClusterRoleBindingSchema,
 };
 
 /** One type guard per kind, so a generic caller gets the object type of its resource. */
@@ -158,6 +166,10 @@ const GUARDS: { [K in Kind]: (v: unknown) => v is KindTypes[K] } = {
   ConfigRevision: (v): v is KindTypes['ConfigRevision'] => conforms(ConfigRevisionSchema, v),
   Event: (v): v is KindTypes['Event'] => conforms(EventSchema, v),
   Lease: (v): v is KindTypes['Lease'] => conforms(LeaseSchema, v),
+  Role: (v): v is KindTypes['Role'] => conforms(RoleSchema, v),
+  ClusterRole: (v): v is KindTypes['ClusterRole'] => conforms(ClusterRoleSchema, v),
+  RoleBinding: (v): v is KindTypes['RoleBinding'] => conforms(RoleBindingSchema, v),
+  ClusterRoleBinding: (v): v is KindTypes['ClusterRoleBinding'] => conforms(ClusterRoleBindingSchema, v),
 };
 
 function checkObject<K extends Kind>(r: Resource<K>, value: unknown): KindTypes[K] {
@@ -287,7 +299,10 @@ export function createClient(options: ClientOptions): HQClient {
     }
   }
 
-  const listPath = (r: Resource, ns: string | undefined) => (ns === undefined ? `${BASE}/${r.plural}` : `${BASE}/namespaces/${ns}/${r.plural}`);
+  // Cluster-wide kinds (ClusterRole, ClusterRoleBinding) have no namespace in their paths.
+  const listPath = (r: Resource, ns: string | undefined) =>
+    ns === undefined || !r.descriptor.namespaced ? `${BASE}/${r.plural}` : `${BASE}/namespaces/${ns}/${r.plural}`;
+  const cluster = (r: Resource) => !r.descriptor.namespaced;
 
   /** One request outside client-node, with the KubeConfig's CA and token; resolves on the response headers. */
   async function raw(path: string, query: Record<string, string | undefined>, accept: string): Promise<IncomingMessage> {
@@ -382,9 +397,11 @@ export function createClient(options: ClientOptions): HQClient {
     async list(r, opts) {
       const q = { group: GROUP, version: VERSION, labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
       const body = await call(() =>
-        opts.namespace === undefined
-          ? api.listCustomObjectForAllNamespaces({ ...q, resourcePlural: r.plural })
-          : api.listNamespacedCustomObject({ ...q, namespace: opts.namespace, plural: r.plural }),
+        cluster(r)
+          ? api.listClusterCustomObject({ ...q, plural: r.plural })
+          : opts.namespace === undefined
+            ? api.listCustomObjectForAllNamespaces({ ...q, resourcePlural: r.plural })
+            : api.listNamespacedCustomObject({ ...q, namespace: opts.namespace, plural: r.plural }),
       );
       const list = expect(ListEnvelopeSchema, body, `${r.kind}List`);
       return { items: list.items.map((item) => checkObject(r, item)), resourceVersion: list.metadata?.resourceVersion ?? '0' };
@@ -393,8 +410,12 @@ export function createClient(options: ClientOptions): HQClient {
     async table(r, opts) {
       const q = { group: GROUP, version: VERSION };
       let body: unknown;
-      if (opts.name !== undefined) {
+      if (opts.name !== undefined && cluster(r)) {
+        body = await call(() => api.getClusterCustomObject({ ...q, plural: r.plural, name: opts.name! }, asTable));
+      } else if (opts.name !== undefined) {
         body = await call(() => api.getNamespacedCustomObject({ ...q, namespace: opts.namespace ?? namespace, plural: r.plural, name: opts.name! }, asTable));
+      } else if (cluster(r)) {
+        body = await call(() => api.listClusterCustomObject({ ...q, plural: r.plural, labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector }, asTable));
       } else if (opts.namespace === undefined) {
         body = await call(() =>
           api.listCustomObjectForAllNamespaces({ ...q, resourcePlural: r.plural, labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector }, asTable),
@@ -411,33 +432,49 @@ export function createClient(options: ClientOptions): HQClient {
     },
 
     async get(r, ns, name) {
-      const body = await call(() => api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, name }));
+      const body = await call(() =>
+        cluster(r)
+          ? api.getClusterCustomObject({ group: GROUP, version: VERSION, plural: r.plural, name })
+          : api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, name }),
+      );
       return checkObject(r, body);
     },
 
     async create(r, ns, body, dryRun) {
+      const dry = dryRun ? 'All' : undefined;
       const out = await call(() =>
-        api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, body, dryRun: dryRun ? 'All' : undefined }),
+        cluster(r)
+          ? api.createClusterCustomObject({ group: GROUP, version: VERSION, plural: r.plural, body, dryRun: dry })
+          : api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, body, dryRun: dry }),
       );
       return checkObject(r, out);
     },
 
     async replace(r, ns, name, body, dryRun) {
+      const dry = dryRun ? 'All' : undefined;
       const out = await call(() =>
-        api.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, name, body, dryRun: dryRun ? 'All' : undefined }),
+        cluster(r)
+          ? api.replaceClusterCustomObject({ group: GROUP, version: VERSION, plural: r.plural, name, body, dryRun: dry })
+          : api.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, name, body, dryRun: dry }),
       );
       return checkObject(r, out);
     },
 
     async mergePatch(r, ns, name, patch) {
       const out = await call(() =>
-        api.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, name, body: patch }, mergePatch),
+        cluster(r)
+          ? api.patchClusterCustomObject({ group: GROUP, version: VERSION, plural: r.plural, name, body: patch }, mergePatch)
+          : api.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, name, body: patch }, mergePatch),
       );
       return checkObject(r, out);
     },
 
     async delete(r, ns, name) {
-      await call(() => api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, name }));
+      await call(() =>
+        cluster(r)
+          ? api.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: r.plural, name })
+          : api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: r.plural, name }),
+      );
     },
 
     watch(r, opts, onEvent) {

@@ -3,6 +3,14 @@
  * kind and short names, plus hqctl's own short aliases), and how it prints references to them.
  */
 import {
+  ClusterRoleBindingResource,
+  ClusterRoleResource,
+  RoleBindingResource,
+  RoleResource,
+  type ClusterRole,
+  type ClusterRoleBinding,
+  type Role,
+  type RoleBinding,
   ConfigRevisionResource,
   EventResource,
   GROUP,
@@ -19,7 +27,7 @@ import {
 } from '@haproxyhq/schemas';
 import { CliError } from './errors.ts';
 
-export type Kind = 'HAProxyInstance' | 'HAProxyConfig' | 'ConfigRevision' | 'Event' | 'Lease';
+export type Kind = 'HAProxyInstance' | 'HAProxyConfig' | 'ConfigRevision' | 'Event' | 'Lease' | 'Role' | 'ClusterRole' | 'RoleBinding' | 'ClusterRoleBinding';
 
 /** The object type of each kind, as validated by the client. */
 export interface KindTypes {
@@ -28,6 +36,10 @@ export interface KindTypes {
   ConfigRevision: ConfigRevision;
   Event: HQEvent;
   Lease: Lease;
+  Role: Role;
+  ClusterRole: ClusterRole;
+  RoleBinding: RoleBinding;
+  ClusterRoleBinding: ClusterRoleBinding;
 }
 
 export type AnyObject = KindTypes[Kind];
@@ -60,7 +72,12 @@ export const REVISIONS = resource('ConfigRevision', ConfigRevisionResource, ['re
 export const EVENTS = resource('Event', EventResource, ['ev'], false);
 export const LEASES = resource('Lease', LeaseResource, [], false);
 
-export const ALL_RESOURCES: readonly Resource[] = [INSTANCES, CONFIGS, REVISIONS, EVENTS, LEASES];
+export const ROLES = resource('Role', RoleResource, [], true);
+export const CLUSTER_ROLES = resource('ClusterRole', ClusterRoleResource, [], true);
+export const ROLE_BINDINGS = resource('RoleBinding', RoleBindingResource, [], true);
+export const CLUSTER_ROLE_BINDINGS = resource('ClusterRoleBinding', ClusterRoleBindingResource, [], true);
+
+export const ALL_RESOURCES: readonly Resource[] = [INSTANCES, CONFIGS, REVISIONS, EVENTS, LEASES, ROLES, CLUSTER_ROLES, ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS];
 export const APPLICABLE_KINDS = ALL_RESOURCES.filter((r) => r.applicable).map((r) => r.kind);
 
 /** Resolve a resource name as typed (`hi`, `haproxyconfigs`, `haproxyconfig.haproxyhq.io`). */

@@ -113,7 +113,9 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     const r = namespace === undefined ? registry(plural) : scoped(plural, namespace, req.url).r;
     const q = req.query;
     const watch = q.watch === 'true' || q.watch === '1';
-    await authorize(req, { verb: watch ? 'watch' : 'list', resource: plural, namespace });
+    // A list pinned to one name by its field selector is authorized for that name (agents watch only their own).
+    const pinned = /^\s*metadata\.name\s*==?\s*([^,]+?)\s*$/.exec(q.fieldSelector ?? '')?.[1];
+    await authorize(req, { verb: watch ? 'watch' : 'list', resource: plural, namespace, name: pinned });
     if (watch) return streamWatch(req, reply, r, namespace, q);
     let limit: number | undefined;
     if (q.limit !== undefined) {
@@ -216,7 +218,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
     const { namespace, plural } = req.params;
     checkNamespace(namespace);
     const { r, ns } = scoped(plural, namespace, req.url);
-    await authorize(req, { verb: 'create', resource: plural, namespace });
+    await authorize(req, { verb: 'create', resource: plural, namespace, object: req.body });
     const opts = writeOptions(req);
     const created = await r.create(ns, req.body, opts);
     return send(req, reply, r, created, 201, opts);
@@ -231,13 +233,13 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   const subresourceOf = (req: ItemReq): 'status' | undefined => (req.url.split('?')[0]!.endsWith('/status') ? 'status' : undefined);
 
   /** Resolve and authorize an item request: its registry, namespace, name and subresource. */
-  async function itemTarget(req: ItemReq, verb: RequestAttributes['verb']) {
+  async function itemTarget(req: ItemReq, verb: RequestAttributes['verb'], object?: unknown) {
     const { namespace, plural, name } = req.params;
     checkNamespace(namespace);
     const { r, ns } = scoped(plural, namespace, req.url);
     const sub = subresourceOf(req);
     if (sub && !r.descriptor.statusSubresource) throw pathNotFound(req.url);
-    await authorize(req, { verb, resource: plural, subresource: sub, namespace, name });
+    await authorize(req, { verb, resource: plural, subresource: sub, namespace, name, object });
     return { r, sub, namespace: ns, name: name! };
   }
 
@@ -247,7 +249,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   }
 
   async function putItem(req: ItemReq, reply: FastifyReply) {
-    const { r, sub, namespace, name } = await itemTarget(req, 'update');
+    const { r, sub, namespace, name } = await itemTarget(req, 'update', req.body);
     const opts = writeOptions(req);
     return send(req, reply, r, await r.update(namespace, name, req.body, sub, opts), 200, opts);
   }
