@@ -13,6 +13,7 @@ import SignInPage from './pages/SignInPage.tsx';
 const InstancePage = lazy(() => import('./pages/InstancePage.tsx'));
 const ConfigsPage = lazy(() => import('./pages/ConfigsPage.tsx'));
 const ConfigPage = lazy(() => import('./pages/ConfigPage.tsx'));
+const AccessPage = lazy(() => import('./pages/AccessPage.tsx'));
 
 function Frame(props: RouteSectionProps) {
   const location = useLocation();
@@ -24,6 +25,7 @@ function Frame(props: RouteSectionProps) {
         <nav aria-label="Main">
           <A href="/" end activeClass="active">Fleet</A>
           <A href="/configs" activeClass="active">Configs</A>
+          <A href="/access" activeClass="active">Access</A>
         </nav>
         <button type="button" class="link" onClick={() => session.signOut()}>Sign out</button>
       </header>
@@ -49,6 +51,7 @@ export default function App() {
         <Route path="/instances/:namespace/:name" component={InstancePage} />
         <Route path="/configs" component={ConfigsPage} />
         <Route path="/configs/:namespace/:name" component={ConfigPage} />
+        <Route path="/access" component={AccessPage} />
         <Route path="*" component={() => <Page><h1>Not found</h1><p>There is no page here. <A href="/">Back to the fleet</A>.</p></Page>} />
       </Route>
     </Router>
