@@ -34,4 +34,14 @@ describe('desiredFor', () => {
     const corrupted = desiredFor(rev, instance);
     expect('rejected' in corrupted && corrupted.rejected.error?.message).toMatch(/does not match its contentHash/);
   });
+
+  it('refuses a config whose rendered runtime socket would listen on TCP, naming the line', () => {
+    const withValue: HAProxyInstance = { ...instance, spec: { values: { sock: 'ipv4@0.0.0.0:9999' } } };
+    const r = desiredFor(revision({ template: true, config: 'global\n    stats socket {{ values.sock }} level admin\n' }), withValue);
+    expect('rejected' in r && r.rejected.error).toMatchObject({ stage: 'render', file: 'haproxy.cfg', line: 2, message: expect.stringMatching(/runtime API on the network/) });
+    const plain = desiredFor(revision({ config: 'global\n    stats socket 127.0.0.1:9999\n' }), instance);
+    expect('rejected' in plain && plain.rejected.error?.line).toBe(2);
+    const unix = desiredFor(revision({ config: 'global\n    stats socket /run/haproxy/admin.sock mode 600\n' }), instance);
+    expect('desired' in unix).toBe(true);
+  });
 });

@@ -148,6 +148,12 @@ const cases = (): Case[] => [
     status: 422, reason: 'Invalid', message: /spec\.paused/, field: 'spec.paused',
   },
   {
+    name: 'a config whose runtime API would listen on TCP',
+    url: ns('haproxyconfigs'),
+    payload: JSON.stringify(configFixture({ spec: { config: 'global\n    stats socket ipv4@0.0.0.0:9999 level admin\n' } })),
+    status: 422, reason: 'Invalid', field: 'spec.config', message: /line 2: "stats socket ipv4@0\.0\.0\.0:9999" would expose HAProxy's runtime API on the network/,
+  },
+  {
     name: 'a non-numeric limit',
     method: 'GET',
     url: `${ns('haproxyinstances')}?limit=ten`,

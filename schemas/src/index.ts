@@ -3,6 +3,7 @@ export * from './instance.ts';
 export * from './config.ts';
 export * from './revision.ts';
 export * from './template.ts';
+export * from './runtime-sockets.ts';
 export * from './duration.ts';
 export * from './event.ts';
 export * from './lease.ts';

@@ -4,6 +4,7 @@ import {
   API_VERSION,
   CONFIG_LABEL,
   checkTemplate,
+  findTcpRuntimeSockets,
   contentHashInput,
   revisionName,
   type HAProxyConfigSpec,
@@ -51,6 +52,7 @@ export const configStrategy: ResourceStrategy = {
     // Templates are checked at apply time, so a typo is a 422 here and not a failed rollout later.
     if (spec?.config !== undefined) {
       for (const { field, error } of checkTemplate(spec)) causes.push({ reason: 'FieldValueInvalid', field, message: error.message });
+      for (const s of findTcpRuntimeSockets(spec.config)) causes.push({ reason: 'FieldValueForbidden', field: 'spec.config', message: s.message });
     }
     return causes;
   },

@@ -5,6 +5,7 @@
  */
 import type { ConfigRevision, HAProxyConfig, HAProxyInstance } from '@haproxyhq/schemas';
 import { CONFIG_LABEL } from '@haproxyhq/schemas/labels';
+import { findTcpRuntimeSockets } from '@haproxyhq/schemas/runtime-sockets';
 import { A, useBeforeLeave, useParams } from '@solidjs/router';
 import { For, Show, createEffect, createMemo, createSignal, on } from 'solid-js';
 import { ApiError, collectionPath } from '../api/client.ts';
@@ -100,7 +101,9 @@ function Editor(props: { config: HAProxyConfig; latest: ConfigRevision | undefin
     const fromServer = e instanceof ApiError && e.status ? diagnosticsFromStatus(e.status, { source: 'api-server' }) : [];
     // Agents' errors are about the text of the latest revision: show them only while it is what the editor holds.
     const fromAgents = props.latest && draft() === props.latest.spec.config.config ? diagnosticsFromApplyErrors(applyErrors()) : [];
-    return [...fromServer, ...fromAgents];
+    // Refused by the server anyway; said at the line while typing.
+    const exposed = findTcpRuntimeSockets(draft()).map((x): ConfigDiagnostic => ({ line: x.line, severity: 'error', message: x.message, source: 'HAProxyHQ policy', tokens: [x.address] }));
+    return [...fromServer, ...fromAgents, ...exposed];
   });
 
   const save = async () => {
