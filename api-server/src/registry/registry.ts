@@ -70,8 +70,8 @@ export interface WriteContext {
 export interface ResourceStrategy {
   /** Extra checks beyond the schema. */
   validate?(obj: ApiObject, old: ApiObject | undefined): Cause[];
-  /** Further writes to commit atomically with this one (e.g. a ConfigRevision). */
-  extraWrites?(obj: ApiObject, old: ApiObject | undefined, ctx: WriteContext): Promise<WriteOp[]>;
+  /** Further writes to commit atomically with this one (e.g. a ConfigRevision); `dryRun`: nothing will be written. */
+  extraWrites?(obj: ApiObject, old: ApiObject | undefined, ctx: WriteContext, dryRun: boolean): Promise<WriteOp[]>;
   /** Work after a delete (e.g. garbage-collect owned objects). Failures are logged, not returned. */
   afterDelete?(obj: ApiObject, ctx: WriteContext): Promise<void>;
   /** Field labels beyond metadata.name and metadata.namespace that fieldSelector may use. */
@@ -333,7 +333,7 @@ export class ResourceRegistry {
   private async createObject(namespace: string, body: unknown, opts: WriteOptions): Promise<ApiObject> {
     const obj = this.prepareCreate(namespace, body, opts);
     const ops: WriteOp[] = [{ type: 'create', key: this.key(namespace, obj.metadata.name!), value: this.encode(obj) }];
-    ops.push(...((await this.strategy.extraWrites?.(obj, undefined, this.ctx)) ?? []));
+    ops.push(...((await this.strategy.extraWrites?.(obj, undefined, this.ctx, opts.dryRun === true)) ?? []));
     if (opts.dryRun) {
       if (opts.trace) opts.trace.dryRun = true;
       return obj;
@@ -420,7 +420,7 @@ export class ResourceRegistry {
     const ops: WriteOp[] = [
       { type: 'update', key: this.key(namespace, name), value, expectedModRevision: Number(old.metadata.resourceVersion) },
     ];
-    ops.push(...((await this.strategy.extraWrites?.(next, old, this.ctx)) ?? []));
+    ops.push(...((await this.strategy.extraWrites?.(next, old, this.ctx, opts.dryRun === true)) ?? []));
     if (opts.dryRun) {
       if (opts.trace) opts.trace.dryRun = true;
       return next;

@@ -12,7 +12,6 @@ import {
 } from '@haproxyhq/schemas';
 import { SYSTEM_ACTORS } from '../audit/log.ts';
 import type { Cause } from '../errors.ts';
-import type { WriteOp } from '../storage/types.ts';
 import type { ApiObject, ResourceStrategy, WriteContext } from './registry.ts';
 
 /** sha256 of what the agent will write, as "sha256:<hex>". */
@@ -58,7 +57,7 @@ export const configStrategy: ResourceStrategy = {
   },
 
   /** Record an immutable ConfigRevision for every new generation, in the same transaction. */
-  async extraWrites(obj, old, ctx) {
+  async extraWrites(obj, old, ctx, dryRun) {
     const generation = obj.metadata.generation ?? 1;
     if (old && old.metadata.generation === generation) return [];
     const revisions = ctx.lookup('configrevisions');
@@ -78,17 +77,22 @@ export const configStrategy: ResourceStrategy = {
       spec: { configName, revision: generation, contentHash: contentHash(spec), config: spec },
     });
     const key = revisions.key(namespace, revision.metadata.name!);
-    const ops: WriteOp[] = [];
     // A revision left by an earlier config of the same name (deleted, its history not yet
-    // collected) is replaced, not an error: it belongs to an object that no longer exists.
+    // collected) is collected now, not an error: it belongs to an object that no longer exists.
+    // In a write of its own, before this one: etcd refuses two writes to one key in a txn.
     const stale = await revisions.find(namespace, revision.metadata.name!);
     if (stale) {
       const owner = stale.metadata.ownerReferences?.[0]?.uid;
       if (owner === obj.metadata.uid) return [];
-      ops.push({ type: 'delete', key, expectedModRevision: Number(stale.metadata.resourceVersion) });
+      if (!dryRun) {
+        try {
+          await revisions.delete(namespace, stale.metadata.name!, { preconditions: { uid: stale.metadata.uid }, actor: SYSTEM_ACTORS.garbageCollector });
+        } catch {
+          // Collected meanwhile, or replaced by a concurrent write: the create below says which.
+        }
+      }
     }
-    ops.push({ type: 'create', key, value: revisions.encode(revision) });
-    return ops;
+    return [{ type: 'create', key, value: revisions.encode(revision) }];
   },
 
   /** Garbage-collect the deleted config's revisions (ownerReferences, as Kubernetes' GC would). */
