@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import sjson from 'secure-json-parse';
 import { RESOURCES } from '@haproxyhq/schemas';
 import { RbacAuthorizer, ensureBuiltinRoles } from './rbac/authorizer.ts';
+import { userFromClientCertificate } from './x509.ts';
 import { installAuditHooks } from './audit/request.ts';
 import { allowAuthenticated, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
 import { ApiError, badRequest, pathNotFound, statusFor, tooLarge, unauthorized, unsupportedMediaType } from './errors.ts';
@@ -40,7 +41,7 @@ export interface AppOptions {
   /** Log every request (Fastify's access log). Off by default: it costs ~6% CPU at load; main.ts turns it on at debug. */
   requestLogging?: boolean;
   /** Serve HTTPS with this certificate and key (main.ts always does; tests may use plain HTTP). */
-  https?: { cert: string; key: string };
+  https?: { cert: string; key: string; /** Verify client certificates against this CA (mutual TLS, optional for clients). */ clientCa?: string };
   /** The built console's files (routes/console.ts loadConsole), served at /; none: no console. */
   consoleFiles?: Map<string, StaticFile>;
   /**
@@ -64,7 +65,16 @@ const JSON_TYPES = [
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const app = Fastify({
-    ...(options.https ? { https: options.https } : {}),
+    ...(options.https
+      ? {
+          https: {
+            cert: options.https.cert,
+            key: options.https.key,
+            // Asked for, verified, never required: bearer tokens keep working beside certificates.
+            ...(options.https.clientCa ? { ca: options.https.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+          },
+        }
+      : {}),
     logger: options.logger ?? false,
     logController: new LogController({ disableRequestLogging: !options.requestLogging }),
     bodyLimit: maxBodyBytes,
@@ -106,6 +116,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (options.consoleFiles && req.method !== 'POST' && isConsolePath(path, options.consoleFiles)) return;
     const header = req.headers.authorization;
     const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
+    // Mutual TLS: a verified client certificate names the user when no token is sent.
+    const certUser = !header && options.https?.clientCa ? userFromClientCertificate(req) : undefined;
+    if (certUser) {
+      req.setDecorator<UserInfo>('user', certUser);
+      return;
+    }
     if (!m) throw unauthorized();
     const user = await options.authenticator.authenticate(m[1]!);
     if (!user) throw unauthorized('Unauthorized: the bearer token is not valid');

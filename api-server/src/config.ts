@@ -16,6 +16,8 @@ export interface ServerConfig {
   tlsKeyFile?: string;
   tlsCaFile?: string;
   tlsSans: string[];
+  /** Mutual TLS: verify client certificates against this CA file, or 'self' for the server's own CA. */
+  clientCaFile?: string;
   /** Run the controllers (rollout) under leader election. */
   controllers: boolean;
   leaderLeaseSeconds: number;
@@ -49,6 +51,9 @@ const USAGE = `Usage: hq-api-server [options]
                             server's own CA, created in DATA_DIR/pki at first start)
   --tls-key-file FILE       its private key (HQ_TLS_KEY_FILE)
   --tls-ca-file FILE        CA to put in the kubeconfig for a given certificate (HQ_TLS_CA_FILE)
+  --client-ca-file FILE|self  mutual TLS: accept client certificates signed by this CA (HQ_CLIENT_CA_FILE;
+                            self: the server's own CA); CN is the user, each O a group, and
+                            CN=system:agent:NS:NAME with O=system:agents is that instance's agent
   --tls-san NAMES           extra comma-separated names/IPs for the generated certificate (HQ_TLS_SAN)
   --controllers true|false  run the rollout controller when this replica is the elected leader
                             (HQ_CONTROLLERS, default true)
@@ -81,6 +86,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'tls-key-file': { type: 'string' },
         'tls-ca-file': { type: 'string' },
         'tls-san': { type: 'string' },
+        'client-ca-file': { type: 'string' },
         controllers: { type: 'string' },
         'leader-lease-seconds': { type: 'string' },
         'console-dir': { type: 'string' },
@@ -148,6 +154,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     tlsKeyFile: values['tls-key-file'] ?? env.HQ_TLS_KEY_FILE,
     tlsCaFile: values['tls-ca-file'] ?? env.HQ_TLS_CA_FILE,
     tlsSans: (values['tls-san'] ?? env.HQ_TLS_SAN ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    clientCaFile: values['client-ca-file'] ?? env.HQ_CLIENT_CA_FILE,
   };
 }
 

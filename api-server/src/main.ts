@@ -1,5 +1,5 @@
 /** Reads config, opens the store, makes sure an admin credential exists, and listens. */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildApp } from './app.ts';
 import { loadConsole } from './routes/console.ts';
@@ -65,7 +65,11 @@ async function main(): Promise<void> {
   const app = await buildApp({
     storage,
     authenticator,
-    https: { cert: tls.cert, key: tls.key },
+    https: {
+      cert: tls.cert,
+      key: tls.key,
+      ...(config.clientCaFile ? { clientCa: config.clientCaFile === 'self' ? tls.ca : readFileSync(config.clientCaFile, 'utf8') } : {}),
+    },
     consoleFiles,
     rbac: true,
     metricsHistoryMinutes: config.metricsHistoryMinutes,

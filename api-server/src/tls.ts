@@ -42,6 +42,7 @@ function sign(
   issuer: { cert?: forge.pki.Certificate; keyPem: string },
   days: number,
   extensions: object[],
+  organizations: string[] = ['HAProxyHQ'],
 ): string {
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicPem);
@@ -49,7 +50,7 @@ function sign(
   cert.serialNumber = '01' + randomBytes(15).toString('hex');
   cert.validity.notBefore = new Date(Date.now() - 5 * 60 * 1000);
   cert.validity.notAfter = new Date(Date.now() + days * DAY);
-  const attrs = [{ name: 'commonName', value: subject }, { name: 'organizationName', value: 'HAProxyHQ' }];
+  const attrs = [{ name: 'commonName', value: subject }, ...organizations.map((o) => ({ name: 'organizationName', value: o }))];
   cert.setSubject(attrs);
   cert.setIssuer(issuer.cert ? issuer.cert.subject.attributes : attrs);
   cert.setExtensions(extensions);
@@ -112,4 +113,22 @@ export function ensureTls(dir: string, options: TlsOptions): TlsMaterial {
     writeFileSync(srvCrt, pem);
   }
   return { cert: readFileSync(srvCrt, 'utf8'), key: readFileSync(srvKey, 'utf8'), ca };
+}
+
+/**
+ * A client certificate signed by the server's own CA (in `dir`, as ensureTls made it), for
+ * mutual TLS: CN is the user name and each O a group, as Kubernetes reads client certificates.
+ * An agent's is CN=system:agent:NAMESPACE:NAME, O=system:agents.
+ */
+export function issueClientCertificate(dir: string, subject: { commonName: string; groups: string[] }, days = 365): { cert: string; key: string } {
+  const caCrt = join(dir, 'ca.crt');
+  const caKey = join(dir, 'ca.key');
+  if (!existsSync(caKey)) throw new Error(`${caKey} does not exist: client certificates can only be issued by the server's own CA`);
+  const pair = newKeyPair();
+  const cert = sign(subject.commonName, pair.publicPem, { cert: forge.pki.certificateFromPem(readFileSync(caCrt, 'utf8')), keyPem: readFileSync(caKey, 'utf8') }, days, [
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+  ], subject.groups);
+  return { cert, key: pair.privatePem };
 }
