@@ -19,6 +19,7 @@ import { startMetricsFeed } from './metrics/feed.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { resourceRoutes } from './routes/resources.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { ENROLL_PATH, tokenRoutes } from './routes/tokens.ts';
 import type { Storage } from './storage/types.ts';
 
 export interface AppOptions {
@@ -50,6 +51,10 @@ export interface AppOptions {
    * history, and the route says so.
    */
   metricsHistoryMinutes?: number;
+  /** PEM of the CA that signed the serving certificate: enrolling agents get it for their kubeconfig. */
+  ca?: string;
+  /** The clock of credentials (token expiry, rotation grace); tests move it. */
+  now?: () => number;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -87,6 +92,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.decorate('storage', options.storage);
   app.decorate('authenticator', options.authenticator);
+  await options.authenticator.start?.();
+  app.addHook('onClose', async () => options.authenticator.stop?.());
   app.decorateRequest('user', undefined);
 
   // Bodies: JSON (and its patch flavours) through secure-json-parse, which refuses __proto__
@@ -113,6 +120,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;
+    // An agent's enrollment carries its credential in the body: the join token.
+    if (path === ENROLL_PATH && req.method === 'POST') return;
     if (options.consoleFiles && req.method !== 'POST' && isConsolePath(path, options.consoleFiles)) return;
     const header = req.headers.authorization;
     const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
@@ -168,6 +177,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(discoveryRoutes);
   await app.register(resourceRoutes, { registries });
   await app.register(auditRoutes, { storage: options.storage });
+  await app.register(tokenRoutes, { storage: options.storage, instances: lookup('haproxyinstances'), ca: options.ca, now: options.now });
   const history = options.metricsHistoryMinutes ? new MetricsHistory({ windowMs: options.metricsHistoryMinutes * 60_000 }) : undefined;
   if (history) {
     const feed = startMetricsFeed(lookup('haproxyinstances'), history, {

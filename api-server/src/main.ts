@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     },
     consoleFiles,
     rbac: true,
+    ca: tls.ca,
     metricsHistoryMinutes: config.metricsHistoryMinutes,
     requestLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
     logger: {
@@ -116,7 +117,8 @@ async function main(): Promise<void> {
   const path = kubeconfigPath(config.dataDir);
   const existing = readOwnKubeconfig(path);
   const token = existing?.token ?? generateToken();
-  await authenticator.register(token, ADMIN, `admin token of the server with data dir ${config.dataDir}`);
+  const registered = await authenticator.register(token, ADMIN, `admin token of the server with data dir ${config.dataDir}`);
+  if (registered === 'revoked') app.log.warn(`the admin token in ${path} was revoked and stays revoked: delete the file and restart for a new one, or use another admin's token`);
   if (!existing || existing.server !== server || existing.ca !== tls.ca) {
     writeKubeconfig(path, { server, token, ca: tls.ca, namespace: existing?.namespace ?? 'default' });
   }

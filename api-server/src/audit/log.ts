@@ -38,6 +38,8 @@ export const SYSTEM_ACTORS = {
   garbageCollector: systemActor('garbage-collector'),
   /** The built-in ClusterRoles, written at start. */
   rbacBootstrap: systemActor('rbac-bootstrap'),
+  /** POST /enroll: the HAProxyInstance an agent's enrollment creates. */
+  enrollment: systemActor('enrollment'),
 } as const;
 
 /** The user of a request that brought no valid token (a 401). */

@@ -84,6 +84,8 @@ export class RbacAuthorizer implements Authorizer {
       case 'haproxyinstances':
         if (a.subresource === undefined) return isOwn && ['get', 'list', 'watch', 'create', 'update', 'patch'].includes(a.verb);
         if (a.subresource === 'status') return isOwn && ['get', 'update', 'patch'].includes(a.verb);
+        // Rotating its own credential (revoking is an admin's).
+        if (a.subresource === 'credentials') return a.name === own.name && a.verb === 'create';
         return isOwn && a.verb === 'get'; // rendered, metrics
       case 'leases':
         return isOwn && ['get', 'create', 'update', 'patch'].includes(a.verb);

@@ -24,7 +24,7 @@ export async function objectsState(storage: Storage): Promise<string> {
 
 export async function buildTestApp(options: Partial<AppOptions> & { storage?: Storage } = {}): Promise<TestApp> {
   const storage = options.storage ?? openSqliteStorage({ path: ':memory:' });
-  const authenticator = new StoredTokenAuthenticator(storage);
+  const authenticator = new StoredTokenAuthenticator(storage, { now: options.now });
   const token = generateToken();
   await authenticator.register(token, ADMIN, 'test');
   const app = await buildApp({ ...options, storage, authenticator });
