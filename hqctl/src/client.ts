@@ -22,6 +22,7 @@ import {
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import {
+  AuditEventListSchema,
   ClusterRoleBindingSchema,
   ClusterRoleSchema,
   RoleBindingSchema,
@@ -36,6 +37,7 @@ import {
   ObjectMetaSchema,
   RenderedConfigSchema,
   VERSION,
+  type AuditEventList,
   type RenderedConfig,
 } from '@haproxyhq/schemas';
 import { ApiError, CliError } from './errors.ts';
@@ -275,6 +277,21 @@ export interface HQClient {
   rendered(namespace: string, name: string, revision?: string): Promise<RenderedConfig>;
   /** The server's /version gitVersion. */
   serverVersion(): Promise<string>;
+  /** One page of the audit log (GET .../auditevents with these query parameters). */
+  auditEvents(query: AuditQuery): Promise<AuditEventList>;
+}
+
+/** The audit log's query parameters (undefined: not sent). */
+export interface AuditQuery {
+  user?: string;
+  namespace?: string;
+  resource?: string;
+  name?: string;
+  verb?: string;
+  sinceTime?: string;
+  limit?: string;
+  continue?: string;
+  order?: 'asc' | 'desc';
 }
 
 /** Pause before reopening a watch stream that ended normally. */
@@ -555,6 +572,13 @@ export function createClient(options: ClientOptions): HQClient {
       const text = await readBody(res);
       if (res.statusCode !== 200) throw statusOf(res.statusCode ?? 500, text);
       return expect(VersionSchema, parseJson(text), 'version').gitVersion;
+    },
+
+    async auditEvents(query) {
+      const res = await raw(`${BASE}/auditevents`, { ...query }, 'application/json');
+      const text = await readBody(res);
+      if (res.statusCode !== 200) throw statusOf(res.statusCode ?? 500, text);
+      return expect(AuditEventListSchema, parseJson(text), 'AuditEventList');
     },
   };
 }

@@ -5,6 +5,7 @@ import { GLOBAL_FLAGS, findVerb, parseArgs, str, type FlagSpec } from './args.ts
 import { createClient, type HQClient } from './client.ts';
 import type { Command, Context } from './command.ts';
 import { applyCommand } from './commands/apply.ts';
+import { auditCommand } from './commands/audit.ts';
 import { completionCommand } from './commands/completion.ts';
 import { deleteCommand } from './commands/delete.ts';
 import { describeCommand } from './commands/describe.ts';
@@ -43,6 +44,7 @@ export const COMMANDS: Command[] = [
   maintCommand,
   readyCommand,
   weightCommand,
+  auditCommand,
   completionCommand(() => COMMANDS),
   versionCommand,
 ];
