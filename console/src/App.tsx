@@ -14,6 +14,7 @@ const InstancePage = lazy(() => import('./pages/InstancePage.tsx'));
 const ConfigsPage = lazy(() => import('./pages/ConfigsPage.tsx'));
 const ConfigPage = lazy(() => import('./pages/ConfigPage.tsx'));
 const AccessPage = lazy(() => import('./pages/AccessPage.tsx'));
+const AuditPage = lazy(() => import('./pages/AuditPage.tsx'));
 
 function Frame(props: RouteSectionProps) {
   const location = useLocation();
@@ -26,6 +27,7 @@ function Frame(props: RouteSectionProps) {
           <A href="/" end activeClass="active">Fleet</A>
           <A href="/configs" activeClass="active">Configs</A>
           <A href="/access" activeClass="active">Access</A>
+          <A href="/audit" activeClass="active">Audit</A>
         </nav>
         <button type="button" class="link" onClick={() => session.signOut()}>Sign out</button>
       </header>
@@ -52,6 +54,7 @@ export default function App() {
         <Route path="/configs" component={ConfigsPage} />
         <Route path="/configs/:namespace/:name" component={ConfigPage} />
         <Route path="/access" component={AccessPage} />
+        <Route path="/audit" component={AuditPage} />
         <Route path="*" component={() => <Page><h1>Not found</h1><p>There is no page here. <A href="/">Back to the fleet</A>.</p></Page>} />
       </Route>
     </Router>

@@ -10,7 +10,7 @@ import { extname, join, relative, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Paths the console's router owns (console/src/App.tsx): a reload there must load the app. */
-export const CONSOLE_ROUTE_PREFIXES = ['/signin', '/instances', '/configs', '/access'];
+export const CONSOLE_ROUTE_PREFIXES = ['/signin', '/instances', '/configs', '/access', '/audit'];
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
