@@ -8,6 +8,7 @@
  * TLS and auth options: watches that ask for Table rows (client-node's Watch cannot set Accept)
  * and the instance's `/rendered` view.
  */
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { createInterface } from 'node:readline';
@@ -23,6 +24,14 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import {
   AuditEventListSchema,
+  APITokenListSchema,
+  APITokenSchema,
+  JoinTokenListSchema,
+  JoinTokenSchema,
+  type APIToken,
+  type JoinToken,
+  type JoinTokenRequest,
+  type TokenRequest,
   ClusterRoleBindingSchema,
   ClusterRoleSchema,
   RoleBindingSchema,
@@ -279,6 +288,20 @@ export interface HQClient {
   serverVersion(): Promise<string>;
   /** One page of the audit log (GET .../auditevents with these query parameters). */
   auditEvents(query: AuditQuery): Promise<AuditEventList>;
+  /** A new API token (its secret is in the answer, and never again). */
+  createToken(req: TokenRequest): Promise<APIToken>;
+  /** Every working API token, by id (never secrets). */
+  listTokens(): Promise<APIToken[]>;
+  /** Revoke an API token by its id. */
+  revokeToken(id: string): Promise<APIToken>;
+  /** A new join token for agents enrolling into `namespace` (its secret is in the answer). */
+  createJoinToken(namespace: string, req: JoinTokenRequest): Promise<JoinToken>;
+  listJoinTokens(namespace: string): Promise<JoinToken[]>;
+  deleteJoinToken(namespace: string, id: string): Promise<JoinToken>;
+  /** Revoke every credential of an instance's agent; returns those revoked. */
+  revokeAgent(namespace: string, name: string): Promise<APIToken[]>;
+  /** PEM of the CA the kubeconfig trusts for this server, when it names one. */
+  certificateAuthority(): string | undefined;
 }
 
 /** The audit log's query parameters (undefined: not sent). */
@@ -322,17 +345,17 @@ export function createClient(options: ClientOptions): HQClient {
   const cluster = (r: Resource) => !r.descriptor.namespaced;
 
   /** One request outside client-node, with the KubeConfig's CA and token; resolves on the response headers. */
-  async function raw(path: string, query: Record<string, string | undefined>, accept: string): Promise<IncomingMessage> {
+  async function raw(path: string, query: Record<string, string | undefined>, accept: string, method = 'GET', body?: object): Promise<IncomingMessage> {
     const url = new URL(server + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
-    const opts: RequestOptions = { method: 'GET', headers: {} };
+    const opts: RequestOptions = { method, headers: {} };
     await kc.applyToHTTPSOptions(opts);
-    opts.headers = { ...opts.headers, accept };
+    opts.headers = { ...opts.headers, accept, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
     return new Promise((resolve, reject) => {
       const req = send(url, opts, resolve);
       req.on('error', (err) => reject(transportError(err, server) ?? err));
-      req.end();
+      req.end(body !== undefined ? JSON.stringify(body) : undefined);
     });
   }
 
@@ -341,6 +364,14 @@ export function createClient(options: ClientOptions): HQClient {
     let text = '';
     for await (const chunk of res) text += chunk;
     return text;
+  }
+
+  /** One JSON request outside client-node (the credential routes have no call there): the parsed answer, or the Status as an ApiError. */
+  async function json(method: string, path: string, body?: object): Promise<unknown> {
+    const res = await raw(path, {}, 'application/json', method, body);
+    const text = await readBody(res);
+    if (res.statusCode === undefined || res.statusCode >= 300) throw statusOf(res.statusCode ?? 500, text);
+    return parseJson(text);
   }
 
   /**
@@ -579,6 +610,48 @@ export function createClient(options: ClientOptions): HQClient {
       const text = await readBody(res);
       if (res.statusCode !== 200) throw statusOf(res.statusCode ?? 500, text);
       return expect(AuditEventListSchema, parseJson(text), 'AuditEventList');
+    },
+
+    async createToken(req) {
+      return expect(APITokenSchema, await json('POST', `${BASE}/tokens`, req), 'APIToken');
+    },
+
+    async listTokens() {
+      return expect(APITokenListSchema, await json('GET', `${BASE}/tokens`), 'APITokenList').items;
+    },
+
+    async revokeToken(id) {
+      return expect(APITokenSchema, await json('DELETE', `${BASE}/tokens/${encodeURIComponent(id)}`), 'APIToken');
+    },
+
+    async createJoinToken(ns, req) {
+      return expect(JoinTokenSchema, await json('POST', `${BASE}/namespaces/${ns}/jointokens`, req), 'JoinToken');
+    },
+
+    async listJoinTokens(ns) {
+      return expect(JoinTokenListSchema, await json('GET', `${BASE}/namespaces/${ns}/jointokens`), 'JoinTokenList').items;
+    },
+
+    async deleteJoinToken(ns, id) {
+      return expect(JoinTokenSchema, await json('DELETE', `${BASE}/namespaces/${ns}/jointokens/${encodeURIComponent(id)}`), 'JoinToken');
+    },
+
+    async revokeAgent(ns, name) {
+      const path = `${BASE}/namespaces/${ns}/haproxyinstances/${encodeURIComponent(name)}/credentials`;
+      return expect(APITokenListSchema, await json('DELETE', path), 'APITokenList').items;
+    },
+
+    certificateAuthority() {
+      const cluster = kc.getCurrentCluster();
+      if (cluster?.caData) return Buffer.from(cluster.caData, 'base64').toString('utf8');
+      if (cluster?.caFile) {
+        try {
+          return readFileSync(cluster.caFile, 'utf8');
+        } catch {
+          return undefined;
+        }
+      }
+      return undefined;
     },
   };
 }

@@ -13,6 +13,7 @@ import { diffCommand } from './commands/diff.ts';
 import { getCommand } from './commands/get.ts';
 import { rolloutCommand } from './commands/rollout.ts';
 import { drainCommand, maintCommand, readyCommand, weightCommand } from './commands/servers.ts';
+import { createCommand, revokeCommand } from './commands/tokens.ts';
 import { CliError, formatError } from './errors.ts';
 
 export const HQCTL_VERSION = '0.1.0';
@@ -37,8 +38,10 @@ export const COMMANDS: Command[] = [
   getCommand,
   describeCommand,
   applyCommand,
+  createCommand,
   diffCommand,
   deleteCommand,
+  revokeCommand,
   rolloutCommand,
   drainCommand,
   maintCommand,

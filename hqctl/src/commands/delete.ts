@@ -3,6 +3,7 @@ import { bool, str, strs } from '../args.ts';
 import { ALL_NAMESPACES_FLAG, FILENAME_FLAG, SELECTOR_FLAG, type Command } from '../command.ts';
 import { ApiError, CliError, formatError, isNotFound } from '../errors.ts';
 import { readManifests } from '../manifests.ts';
+import { JOIN_TOKEN_TYPES, TOKEN_TYPES, deleteTokens } from './tokens.ts';
 import { ALL_RESOURCES, parseResourceArgs, singularQuoted, type Resource } from '../resources.ts';
 
 export const deleteCommand: Command = {
@@ -15,6 +16,8 @@ Usage:
   hqctl delete TYPE/NAME... [flags]
   hqctl delete -f FILE|DIR|- [flags]
   hqctl delete TYPE -l SELECTOR | --all [flags]
+  hqctl delete token ID...          revoke API tokens (hqctl get tokens lists their ids)
+  hqctl delete join-token ID...     delete unused join tokens of the namespace
 
 Examples:
   hqctl delete haproxyinstance edge-1
@@ -29,6 +32,9 @@ Examples:
     { name: 'ignore-not-found', type: 'bool', help: 'treat a missing object as deleted' },
   ],
   async run(ctx) {
+    const first = ctx.positionals[0]?.toLowerCase();
+    if (first !== undefined && TOKEN_TYPES.includes(first)) return deleteTokens(ctx, false);
+    if (first !== undefined && JOIN_TOKEN_TYPES.includes(first)) return deleteTokens(ctx, true);
     const files = strs(ctx.flags, 'filename');
     const selector = str(ctx.flags, 'selector');
     const every = bool(ctx.flags, 'all');

@@ -20,6 +20,7 @@ import {
   toYaml,
   type TableOptions,
 } from '../printers.ts';
+import { JOIN_TOKEN_TYPES, TOKEN_TYPES, getTokens } from './tokens.ts';
 import { INSTANCES, ALL_RESOURCES, parseResourceArgs, refName, type AnyObject, type ObjectRef, type Resource } from '../resources.ts';
 
 type Output = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'rendered';
@@ -58,9 +59,11 @@ export const getCommand: Command = {
 Usage:
   hqctl get TYPE[,TYPE...] [NAME...] [flags]
   hqctl get TYPE/NAME... [flags]
+  hqctl get tokens | join-tokens [-o json|yaml]
 
 Types: haproxyinstances (hi, hpi, instance), haproxyconfigs (hc, hpc, config),
-configrevisions (rev, hpcr), events (ev), leases.
+configrevisions (rev, hpcr), events (ev), leases; and tokens (API tokens, by id, never their
+secrets) and join-tokens (of the namespace).
 
 Examples:
   hqctl get hi                         # instances in the namespace, as a table
@@ -81,6 +84,10 @@ Examples:
     { name: 'revision', type: 'string', help: 'with -o rendered: the REVISION (e.g. web-4) to render instead of the one the instance runs' },
   ],
   async run(ctx) {
+    // Tokens are not resources: listed by id, never read one by one (commands/tokens.ts).
+    const first = ctx.positionals[0]?.toLowerCase();
+    if (first !== undefined && TOKEN_TYPES.includes(first)) return getTokens(ctx, false);
+    if (first !== undefined && JOIN_TOKEN_TYPES.includes(first)) return getTokens(ctx, true);
     const output = outputOf(ctx);
     const { types, refs } = parseResourceArgs(ctx.positionals);
     if (types.length === 0 && refs.length === 0) {
