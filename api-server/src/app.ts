@@ -51,6 +51,8 @@ export interface AppOptions {
    * history, and the route says so.
    */
   metricsHistoryMinutes?: number;
+  /** Resources whose writes the audit log leaves out (main.ts passes --audit-omit); none by default. */
+  auditOmit?: string[];
   /** PEM of the CA that signed the serving certificate: enrolling agents get it for their kubeconfig. */
   ca?: string;
   /** The clock of credentials (token expiry, rotation grace); tests move it. */
@@ -116,7 +118,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addContentTypeParser(['application/apply-patch+yaml', 'application/apply-patch+cbor'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   // Before authentication: a 401 is audited too.
-  installAuditHooks(app, { storage: options.storage });
+  const auditOmit = new Set(options.auditOmit ?? []);
+  installAuditHooks(app, { storage: options.storage, omit: auditOmit });
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;
@@ -160,6 +163,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       new ResourceRegistry(d, options.storage, STRATEGIES[d.plural] ?? {}, {
         maxObjectBytes: options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES,
         bookmarkIntervalMs: options.bookmarkIntervalMs ?? 10_000,
+        auditOmit,
       }, lookup),
     );
   }

@@ -35,3 +35,12 @@ describe('--audit-retention-days', () => {
     }
   });
 });
+
+describe('--audit-omit', () => {
+  it('records everything by default; takes resource plurals, refusing unknown ones', () => {
+    expect(parse([]).auditOmit).toEqual([]);
+    expect(parse(['--audit-omit', 'leases, events']).auditOmit).toEqual(['leases', 'events']);
+    expect(parse([], { HQ_AUDIT_OMIT: 'leases' }).auditOmit).toEqual(['leases']);
+    expect(() => parse(['--audit-omit', 'lease'])).toThrow(/"lease" is not a resource; use plurals: haproxyinstances, /);
+  });
+});

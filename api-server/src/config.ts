@@ -1,5 +1,6 @@
 /** Server settings from flags, then HQ_* environment variables, then defaults. */
 import { parseArgs } from 'node:util';
+import { RESOURCES } from '@haproxyhq/schemas';
 
 export interface ServerConfig {
   host: string;
@@ -27,6 +28,8 @@ export interface ServerConfig {
   metricsHistoryMinutes: number;
   /** Days the audit log keeps its records. */
   auditRetentionDays: number;
+  /** Resources whose writes are not audited. */
+  auditOmit: string[];
 }
 
 /** Where `npm run build:console` puts the console, from this file's place in the repo. */
@@ -46,6 +49,9 @@ const USAGE = `Usage: hq-api-server [options]
   --event-ttl S             delete Events last seen more than S seconds ago (HQ_EVENT_TTL, default 3600)
   --audit-retention-days N  delete audit records older than N days, 1 to 3650
                             (HQ_AUDIT_RETENTION_DAYS, default 30)
+  --audit-omit RESOURCES    comma-separated resources whose writes the audit log leaves out,
+                            e.g. leases (agents' and the leader's heartbeats) on a large fleet
+                            (HQ_AUDIT_OMIT, default none: every write is recorded)
   --log-level LEVEL         fatal|error|warn|info|debug (HQ_LOG_LEVEL, default info)
   --tls-cert-file FILE      serving certificate (HQ_TLS_CERT_FILE; default: one signed by the
                             server's own CA, created in DATA_DIR/pki at first start)
@@ -82,6 +88,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'compaction-interval': { type: 'string' },
         'event-ttl': { type: 'string' },
         'audit-retention-days': { type: 'string' },
+        'audit-omit': { type: 'string' },
         'tls-cert-file': { type: 'string' },
         'tls-key-file': { type: 'string' },
         'tls-ca-file': { type: 'string' },
@@ -133,9 +140,15 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   if (!/^\d{1,4}$/.test(auditRaw) || auditDays < 1 || auditDays > 3650) {
     throw new ConfigError('--audit-retention-days must be a whole number of days from 1 to 3650');
   }
+  const auditOmit = (values['audit-omit'] ?? env.HQ_AUDIT_OMIT ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const known = RESOURCES.map((r) => r.plural);
+  for (const r of auditOmit) {
+    if (!known.includes(r)) throw new ConfigError(`--audit-omit: ${JSON.stringify(r)} is not a resource; use plurals: ${known.join(', ')}`);
+  }
   const consoleDir = values['console-dir'] ?? env.HQ_CONSOLE_DIR ?? DEFAULT_CONSOLE_DIR;
   return {
     auditRetentionDays: auditDays,
+    auditOmit,
     metricsHistoryMinutes: metricsMinutes,
     consoleDir: consoleDir === 'none' || consoleDir === '' ? undefined : consoleDir,
     controllers: controllers === 'true',

@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     rbac: true,
     ca: tls.ca,
     metricsHistoryMinutes: config.metricsHistoryMinutes,
+    auditOmit: config.auditOmit,
     requestLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
     logger: {
       level: config.logLevel,

@@ -377,6 +377,23 @@ describe('audit log: the read API', () => {
   });
 });
 
+describe('audit log: --audit-omit', () => {
+  it('leaves out the writes, and the refused requests, of the resources it names', async () => {
+    const lean = await buildTestApp({ auditOmit: ['leases'] });
+    try {
+      const post = (url: string, body: unknown) => lean.app.inject({ method: 'POST', url, headers: { ...lean.headers, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+      expect((await post(ns('leases'), { metadata: { name: 'l' }, spec: {} })).statusCode).toBe(201);
+      expect((await post(ns('leases'), { metadata: { name: 'l' }, spec: {} })).statusCode).toBe(409);
+      expect((await post(ns('haproxyinstances'), instanceFixture())).statusCode).toBe(201);
+      await new Promise((r) => setTimeout(r, 50));
+      const r = await lean.app.inject({ method: 'GET', url: `${BASE}/auditevents?order=asc`, headers: lean.headers });
+      expect(r.json().items.map((e: AuditEvent) => `${e.verb} ${e.resource} ${e.code}`)).toEqual(['create haproxyinstances 201']);
+    } finally {
+      await lean.close();
+    }
+  });
+});
+
 describe('audit log: retention and keys', () => {
   it('sweeps records older than the retention and keeps the rest', async () => {
     await call('POST', ns('haproxyinstances'), instanceFixture());

@@ -143,13 +143,14 @@ function parseRegistryKey(key: string): { resource: string; namespace: string; n
 /**
  * The record of a registry transaction, as one more op to append to it: an entry per object op
  * (the first with the request's verb, the others, such as a ConfigRevision written with its
- * HAProxyConfig, with the verb of their own op). Undefined when no op writes an object.
+ * HAProxyConfig, with the verb of their own op). Undefined when no op writes an object, or only
+ * objects of resources the operator chose not to audit (`omit`, --audit-omit).
  */
-export function recordOp(storage: Storage, ops: WriteOp[], w: AuditWrite): WriteOp | undefined {
+export function recordOp(storage: Storage, ops: WriteOp[], w: AuditWrite, omit?: ReadonlySet<string>): WriteOp | undefined {
   const entries: AuditEntry[] = [];
   ops.forEach((op, i) => {
     const ref = parseRegistryKey(op.key);
-    if (!ref) return;
+    if (!ref || omit?.has(ref.resource)) return;
     const first = i === 0;
     entries.push({
       verb: first ? w.verb : op.type,

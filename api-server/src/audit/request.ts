@@ -86,6 +86,8 @@ function entryOf(req: FastifyRequest, code: number, a: RequestAudit | undefined)
 
 export interface AuditOptions {
   storage: Storage;
+  /** Resources not audited (--audit-omit): requests about them are not recorded either. */
+  omit?: ReadonlySet<string>;
   /** Records of unauthenticated requests per second, at most (a flood without a token must not fill the store). */
   unauthenticatedPerSecond?: number;
 }
@@ -127,6 +129,8 @@ export function installAuditHooks(app: FastifyInstance, options: AuditOptions): 
     if (!MUTATING.has(req.method)) return;
     const a = requests.get(req);
     if (a?.trace.committed) return;
+    const entry = entryOf(req, reply.statusCode, a);
+    if (options.omit?.has(entry.resource)) return;
     const user = req.getDecorator<UserInfo | undefined>('user');
     if (!user) {
       const now = Date.now();
@@ -142,7 +146,7 @@ export function installAuditHooks(app: FastifyInstance, options: AuditOptions): 
       }
     }
     const actor = actorOf(req, a?.id ?? randomUUID(), user ? { name: user.name, groups: user.groups } : UNAUTHENTICATED);
-    const write = appendRecord(storage, actor, entryOf(req, reply.statusCode, a))
+    const write = appendRecord(storage, actor, entry)
       .catch((err: unknown) => req.log.warn({ err }, `audit: could not record ${req.method} ${req.url.split('?')[0]} (${reply.statusCode})`))
       .finally(() => pending.delete(write));
     pending.add(write);

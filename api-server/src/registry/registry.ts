@@ -138,6 +138,8 @@ export interface RegistryOptions {
   maxObjectBytes: number;
   /** How often an idle watch with allowWatchBookmarks gets a BOOKMARK. */
   bookmarkIntervalMs: number;
+  /** Resources whose writes are not audited (--audit-omit; empty by default). */
+  auditOmit?: ReadonlySet<string>;
 }
 
 type PatchType = 'merge' | 'json';
@@ -277,7 +279,7 @@ export class ResourceRegistry {
 
   /** The one way the registry writes: `ops` and, in the same transaction, their audit record. */
   private async txn(ops: WriteOp[], audit: AuditWrite): Promise<KeyValue[]> {
-    const record = recordOp(this.storage, ops, audit);
+    const record = recordOp(this.storage, ops, audit, this.options.auditOmit);
     const results = await this.storage.txn(record ? [...ops, record] : ops);
     noteCommitted(audit.trace, ops, results);
     return results.slice(0, ops.length);
