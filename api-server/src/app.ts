@@ -19,6 +19,9 @@ import { startMetricsFeed } from './metrics/feed.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { resourceRoutes } from './routes/resources.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { sessionRoutes } from './routes/session.ts';
+import { userRoutes } from './routes/users.ts';
+import { People, type PeopleOptions } from './users/people.ts';
 import { ENROLL_PATH, tokenRoutes } from './routes/tokens.ts';
 import type { Storage } from './storage/types.ts';
 
@@ -53,6 +56,8 @@ export interface AppOptions {
   metricsHistoryMinutes?: number;
   /** Resources whose writes the audit log leaves out (main.ts passes --audit-omit); none by default. */
   auditOmit?: string[];
+  /** Users' sign-in sessions (lifetimes, the clock) and sign-in throttling (users/people.ts). */
+  people?: PeopleOptions;
   /** PEM of the CA that signed the serving certificate: enrolling agents get it for their kubeconfig. */
   ca?: string;
   /** The clock of credentials (token expiry, rotation grace); tests move it. */
@@ -97,6 +102,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await options.authenticator.start?.();
   app.addHook('onClose', async () => options.authenticator.stop?.());
   app.decorateRequest('user', undefined);
+  const people = new People(options.storage, options.people);
 
   // Bodies: JSON (and its patch flavours) through secure-json-parse, which refuses __proto__
   // and constructor keys; the parser's own message reaches the client (Fastify's hides it).
@@ -120,7 +126,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Before authentication: a 401 is audited too.
   const auditOmit = new Set(options.auditOmit ?? []);
   installAuditHooks(app, { storage: options.storage, omit: auditOmit });
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;
     // An agent's enrollment carries its credential in the body: the join token.
@@ -134,7 +140,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       req.setDecorator<UserInfo>('user', certUser);
       return;
     }
-    if (!m) throw unauthorized();
+    if (!m) {
+      // No bearer token: the console's session cookie, if any, names the user (CSRF rules in users/people.ts).
+      if (!(await people.authenticate(req, reply))) throw unauthorized();
+      return;
+    }
     const user = await options.authenticator.authenticate(m[1]!);
     if (!user) throw unauthorized('Unauthorized: the bearer token is not valid');
     req.setDecorator<UserInfo>('user', user);
@@ -181,6 +191,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(discoveryRoutes);
   await app.register(resourceRoutes, { registries });
   await app.register(auditRoutes, { storage: options.storage });
+  await app.register(userRoutes, { people });
+  await app.register(sessionRoutes, { people });
+  people.startSweeping((err) => app.log.warn({ err }, 'sweeping expired sessions failed; will retry'));
+  app.addHook('onClose', async () => people.stop());
   await app.register(tokenRoutes, { storage: options.storage, instances: lookup('haproxyinstances'), ca: options.ca, now: options.now });
   const history = options.metricsHistoryMinutes ? new MetricsHistory({ windowMs: options.metricsHistoryMinutes * 60_000 }) : undefined;
   if (history) {

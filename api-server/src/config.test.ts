@@ -36,6 +36,21 @@ describe('--audit-retention-days', () => {
   });
 });
 
+describe('--session-idle-minutes and --session-max-hours', () => {
+  it('end console sessions after 30 idle minutes and 12 hours by default; flags win over HQ_SESSION_*', () => {
+    expect(parse([])).toMatchObject({ sessionIdleMinutes: 30, sessionMaxHours: 12 });
+    expect(parse([], { HQ_SESSION_IDLE_MINUTES: '10', HQ_SESSION_MAX_HOURS: '8' })).toMatchObject({ sessionIdleMinutes: 10, sessionMaxHours: 8 });
+    expect(parse(['--session-idle-minutes', '5', '--session-max-hours=1'], { HQ_SESSION_IDLE_MINUTES: '10' })).toMatchObject({ sessionIdleMinutes: 5, sessionMaxHours: 1 });
+    expect(USAGE).toContain('--session-idle-minutes N');
+    expect(USAGE).toContain('--session-max-hours N');
+  });
+
+  it('refuses values outside their ranges, saying the range', () => {
+    for (const bad of ['0', '1441', '-1', '1.5', 'x', '']) expect(() => parse([`--session-idle-minutes=${bad}`]), bad).toThrow(/from 1 to 1440/);
+    for (const bad of ['0', '721', '2.5', 'x']) expect(() => parse([], { HQ_SESSION_MAX_HOURS: bad }), bad).toThrow(/from 1 to 720/);
+  });
+});
+
 describe('--audit-omit', () => {
   it('records everything by default; takes resource plurals, refusing unknown ones', () => {
     expect(parse([]).auditOmit).toEqual([]);

@@ -30,6 +30,10 @@ export interface ServerConfig {
   auditRetentionDays: number;
   /** Resources whose writes are not audited. */
   auditOmit: string[];
+  /** A console session ends after this many minutes without a request. */
+  sessionIdleMinutes: number;
+  /** A console session ends this many hours after sign-in. */
+  sessionMaxHours: number;
 }
 
 /** Where `npm run build:console` puts the console, from this file's place in the repo. */
@@ -70,6 +74,10 @@ const USAGE = `Usage: hq-api-server [options]
   --metrics-history-minutes N  keep N minutes of each instance's traffic (from its agent's
                             status) in memory for the console's charts, 0 to 1440
                             (HQ_METRICS_HISTORY_MINUTES, default 60; 0: no history)
+  --session-idle-minutes N  a console sign-in ends after N minutes without a request, 1 to 1440
+                            (HQ_SESSION_IDLE_MINUTES, default 30)
+  --session-max-hours N     and N hours after it began however it is used, 1 to 720
+                            (HQ_SESSION_MAX_HOURS, default 12)
 `;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
@@ -98,6 +106,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'leader-lease-seconds': { type: 'string' },
         'console-dir': { type: 'string' },
         'metrics-history-minutes': { type: 'string' },
+        'session-idle-minutes': { type: 'string' },
+        'session-max-hours': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -145,10 +155,20 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   for (const r of auditOmit) {
     if (!known.includes(r)) throw new ConfigError(`--audit-omit: ${JSON.stringify(r)} is not a resource; use plurals: ${known.join(', ')}`);
   }
+  const idleRaw = values['session-idle-minutes'] ?? env.HQ_SESSION_IDLE_MINUTES ?? '30';
+  if (!/^\d{1,4}$/.test(idleRaw) || Number(idleRaw) < 1 || Number(idleRaw) > 1440) {
+    throw new ConfigError('--session-idle-minutes must be a whole number of minutes from 1 to 1440');
+  }
+  const maxRaw = values['session-max-hours'] ?? env.HQ_SESSION_MAX_HOURS ?? '12';
+  if (!/^\d{1,3}$/.test(maxRaw) || Number(maxRaw) < 1 || Number(maxRaw) > 720) {
+    throw new ConfigError('--session-max-hours must be a whole number of hours from 1 to 720');
+  }
   const consoleDir = values['console-dir'] ?? env.HQ_CONSOLE_DIR ?? DEFAULT_CONSOLE_DIR;
   return {
     auditRetentionDays: auditDays,
     auditOmit,
+    sessionIdleMinutes: Number(idleRaw),
+    sessionMaxHours: Number(maxRaw),
     metricsHistoryMinutes: metricsMinutes,
     consoleDir: consoleDir === 'none' || consoleDir === '' ? undefined : consoleDir,
     controllers: controllers === 'true',

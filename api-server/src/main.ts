@@ -12,6 +12,8 @@ import { startAuditRetention } from './audit/log.ts';
 import { startControllers } from './controllers/index.ts';
 import type { ResourceRegistry } from './registry/registry.ts';
 import { startCompactor } from './storage/compactor.ts';
+import { ensureInitialAdmin } from './users/bootstrap.ts';
+import { UserStore } from './users/store.ts';
 import { openSqliteStorage } from './storage/sqlite-storage.ts';
 import type { Storage } from './storage/types.ts';
 
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
     ca: tls.ca,
     metricsHistoryMinutes: config.metricsHistoryMinutes,
     auditOmit: config.auditOmit,
+    people: { idleTimeoutMs: config.sessionIdleMinutes * 60_000, lifetimeMs: config.sessionMaxHours * 3_600_000 },
     requestLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
     logger: {
       level: config.logLevel,
@@ -123,6 +126,9 @@ async function main(): Promise<void> {
   if (!existing || existing.server !== server || existing.ca !== tls.ca) {
     writeKubeconfig(path, { server, token, ca: tls.ca, namespace: existing?.namespace ?? 'default' });
   }
+  // First start (or the first since users came): the user admin, its password in a file of the data dir.
+  const say = app.log.child({}, { level: 'info' });
+  await ensureInitialAdmin(storage, new UserStore(storage), config.dataDir, { info: (m) => say.info(m), warn: (m) => say.warn(m) });
   // The banner is written whatever the log level: operators and scripts wait for it.
   app.log.child({}, { level: 'info' }).info(
     { storage: config.storage, dataDir: config.dataDir, kubeconfig: path },
@@ -130,7 +136,7 @@ async function main(): Promise<void> {
   );
 
   if (consoleProblem) app.log.warn(`no web console: ${consoleProblem}`);
-  else if (consoleFiles) app.log.child({}, { level: 'info' }).info(`web console at ${server}/ (sign in with a bearer token, e.g. the one in ${path})`);
+  else if (consoleFiles) app.log.child({}, { level: 'info' }).info(`web console at ${server}/ (sign in with a user's password, or with a bearer token such as the one in ${path})`);
 
   let stopping = false;
   const stop = async (signal: string) => {

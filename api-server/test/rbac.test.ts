@@ -226,8 +226,9 @@ describe('without credentials', () => {
   }
 
   it('no endpoint but health, version and discovery of nothing answers: every other is 401', async () => {
-    // POST /enroll takes an agent's join token in its body instead (enrollment.test.ts): without one it is refused, never 2xx.
-    const open = new Set(['/healthz', '/livez', '/readyz', '/version', '/enroll']);
+    // POST /enroll takes an agent's join token in its body instead (enrollment.test.ts), POST /login a user's
+    // password (users-sessions.test.ts): without one they are refused, never 2xx.
+    const open = new Set(['/healthz', '/livez', '/readyz', '/version', '/enroll', '/login']);
     const all = routes();
     expect(all.length).toBeGreaterThan(10);
     const answered: string[] = [];

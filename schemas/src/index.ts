@@ -10,6 +10,7 @@ export * from './lease.ts';
 export * from './rbac.ts';
 export * from './metrics.ts';
 export * from './audit.ts';
+export * from './user.ts';
 export * from './tokens.ts';
 export * from './resources.ts';
 export * from './jsonpath.ts';

@@ -11,8 +11,8 @@ export const SERVER_VERSION = '0.1.0';
 const GROUP_VERSION = `${GROUP}/${VERSION}`;
 const v3Hash = createHash('sha512').update(JSON.stringify(openapiV3)).digest('hex').slice(0, 64).toUpperCase();
 
-/** Routes that answer without credentials: health and version. */
-export const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
+/** Routes that answer without credentials: health, version, and the console's sign-in (routes/session.ts). */
+export const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version', '/login']);
 
 export async function discoveryRoutes(app: FastifyInstance): Promise<void> {
   const storage = app.getDecorator<Storage>('storage');
