@@ -10,6 +10,7 @@ import { userFromClientCertificate } from './x509.ts';
 import { installAuditHooks } from './audit/request.ts';
 import { allowAuthenticated, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
 import { ApiError, badRequest, pathNotFound, statusFor, tooLarge, unauthorized, unsupportedMediaType } from './errors.ts';
+import { MAX_JSON_DEPTH, clientErrorHandler, frameworkErrors, jsonTooDeep, parseQuery } from './http-boundary.ts';
 import { ResourceRegistry } from './registry/registry.ts';
 import { STRATEGIES } from './registry/strategies.ts';
 import { PUBLIC_PATHS, discoveryRoutes } from './routes/discovery.ts';
@@ -94,7 +95,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Watches are long-lived: close() must not wait for their clients to hang up.
     forceCloseConnections: true,
     // Names are at most 253 characters; room for that plus encoding.
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: 1024, querystringParser: parseQuery },
+    frameworkErrors,
+    clientErrorHandler,
   });
 
   app.decorate('storage', options.storage);
@@ -115,6 +118,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (req.method === 'DELETE') return done(null, undefined);
       return done(badRequest('the request body is empty: send a JSON object'), undefined);
     }
+    if (jsonTooDeep(text)) return done(badRequest(`the request body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
     try {
       done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
     } catch (err) {

@@ -263,7 +263,8 @@ export class ResourceRegistry {
       if (opts.fieldValidation === 'Warn') for (const c of unknown) opts.warnings?.push(`unknown field "${c.field}"`);
       schemaErrors = schemaCauses(this.descriptor.schema, obj);
     }
-    const causes = [...schemaErrors, ...metadataCauses(obj.metadata), ...(this.strategy.validate?.(obj, old) ?? [])];
+    // The metadata rules and the strategy read the object as its schema types it: only then.
+    const causes = schemaErrors.length > 0 ? schemaErrors : [...metadataCauses(obj.metadata), ...(this.strategy.validate?.(obj, old) ?? [])];
     if (causes.length > 0) throw invalid(this.descriptor.kind, GROUP, obj.metadata.name ?? '', causes);
     return obj;
   }
@@ -601,8 +602,8 @@ export class ResourceRegistry {
       revision = token.rv;
       after = this.prefix(namespace) + token.start;
     } else if (q.resourceVersion && q.resourceVersionMatch === 'Exact') {
-      if (!/^\d+$/.test(q.resourceVersion)) throw badRequest(`invalid resourceVersion ${JSON.stringify(q.resourceVersion)}`);
-      revision = Number(q.resourceVersion);
+      revision = revisionOf(q.resourceVersion);
+      if (revision === undefined) throw badRequest(`invalid resourceVersion ${JSON.stringify(q.resourceVersion)}`);
     }
     const prefix = this.prefix(namespace);
     const filtered = labels.length > 0 || fields.length > 0;
@@ -674,10 +675,10 @@ export class ResourceRegistry {
       const initial = await this.list(namespace, { labelSelector: q.labelSelector, fieldSelector: q.fieldSelector });
       for (const obj of initial.items) sink.event('ADDED', obj);
       from = Number(initial.metadata.resourceVersion);
-    } else if (/^\d+$/.test(rv)) {
-      from = Number(rv);
     } else {
-      throw badRequest(`invalid resourceVersion ${JSON.stringify(rv)}: must be a number`);
+      const at = revisionOf(rv);
+      if (at === undefined) throw badRequest(`invalid resourceVersion ${JSON.stringify(rv)}: must be a number`);
+      from = at;
     }
     lastRevision = from;
 
@@ -755,12 +756,17 @@ function encodeContinue(rv: number, start: string): string {
   return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64url');
 }
 
+/** A resourceVersion from a client as a store revision: digits that fit a safe integer (1e26 would come back as "1e+26"). */
+function revisionOf(rv: string): number | undefined {
+  return /^\d{1,16}$/.test(rv) && Number.isSafeInteger(Number(rv)) ? Number(rv) : undefined;
+}
+
 function decodeContinue(token: string): { rv: number; start: string } {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
     if (
       typeof parsed === 'object' && parsed !== null &&
-      'rv' in parsed && typeof parsed.rv === 'number' && Number.isInteger(parsed.rv) && parsed.rv > 0 &&
+      'rv' in parsed && typeof parsed.rv === 'number' && Number.isSafeInteger(parsed.rv) && parsed.rv > 0 &&
       'start' in parsed && typeof parsed.start === 'string' && !parsed.start.includes('..')
     ) {
       return { rv: parsed.rv, start: parsed.start };

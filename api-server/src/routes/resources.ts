@@ -18,6 +18,7 @@ import type { Authorizer, RequestAttributes, UserInfo } from '../auth.ts';
 import { badRequest, forbidden, invalid, methodNotAllowed, pathNotFound, statusFor, unsupportedMediaType } from '../errors.ts';
 import { contentHash } from '../registry/strategies.ts';
 import type { ApiObject, ResourceRegistry, WatchEventType, WriteOptions } from '../registry/registry.ts';
+import { warningHeader } from '../http-boundary.ts';
 import { toTable, wantsTable } from '../table.ts';
 
 type Query = Record<string, string | undefined>;
@@ -84,7 +85,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
 
   const send = (req: FastifyRequest, reply: FastifyReply, r: ResourceRegistry, obj: ApiObject, code = 200, opts?: WriteOptions) => {
     reply.code(code);
-    if (opts?.warnings?.length) reply.header('warning', opts.warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(', '));
+    if (opts?.warnings?.length) reply.header('warning', warningHeader(opts.warnings));
     if (wantsTable(req.headers.accept)) return toTable(r.descriptor, [obj], { resourceVersion: obj.metadata.resourceVersion });
     return obj;
   };
