@@ -48,6 +48,13 @@ import {
   VERSION,
   type AuditEventList,
   type RenderedConfig,
+  SessionInfoSchema,
+  UserListSchema,
+  UserSchema,
+  type CreateUserRequest,
+  type PasswordChange,
+  type SessionInfo,
+  type User,
 } from '@haproxyhq/schemas';
 import { ApiError, CliError } from './errors.ts';
 import type { Kind, KindTypes, Resource } from './resources.ts';
@@ -302,6 +309,15 @@ export interface HQClient {
   revokeAgent(namespace: string, name: string): Promise<APIToken[]>;
   /** PEM of the CA the kubeconfig trusts for this server, when it names one. */
   certificateAuthority(): string | undefined;
+  /** Users (people who sign in to the console with a password); never their hashes. */
+  createUser(req: CreateUserRequest): Promise<User>;
+  listUsers(): Promise<User[]>;
+  getUser(name: string): Promise<User>;
+  deleteUser(name: string): Promise<void>;
+  /** Set a user's password: your own with currentPassword, anyone's for an admin. */
+  changePassword(name: string, change: PasswordChange): Promise<User>;
+  /** Who the server takes this client's credentials for (GET /session). */
+  whoAmI(): Promise<SessionInfo>;
 }
 
 /** The audit log's query parameters (undefined: not sent). */
@@ -639,6 +655,30 @@ export function createClient(options: ClientOptions): HQClient {
     async revokeAgent(ns, name) {
       const path = `${BASE}/namespaces/${ns}/haproxyinstances/${encodeURIComponent(name)}/credentials`;
       return expect(APITokenListSchema, await json('DELETE', path), 'APITokenList').items;
+    },
+
+    async createUser(req) {
+      return expect(UserSchema, await json('POST', `${BASE}/users`, req), 'User');
+    },
+
+    async listUsers() {
+      return expect(UserListSchema, await json('GET', `${BASE}/users`), 'UserList').items;
+    },
+
+    async getUser(name) {
+      return expect(UserSchema, await json('GET', `${BASE}/users/${encodeURIComponent(name)}`), 'User');
+    },
+
+    async deleteUser(name) {
+      await json('DELETE', `${BASE}/users/${encodeURIComponent(name)}`);
+    },
+
+    async changePassword(name, change) {
+      return expect(UserSchema, await json('PUT', `${BASE}/users/${encodeURIComponent(name)}/password`, change), 'User');
+    },
+
+    async whoAmI() {
+      return expect(SessionInfoSchema, await json('GET', '/session'), 'Session');
     },
 
     certificateAuthority() {

@@ -14,6 +14,7 @@ import { getCommand } from './commands/get.ts';
 import { rolloutCommand } from './commands/rollout.ts';
 import { drainCommand, maintCommand, readyCommand, weightCommand } from './commands/servers.ts';
 import { createCommand, revokeCommand } from './commands/tokens.ts';
+import { passwdCommand } from './commands/users.ts';
 import { CliError, formatError } from './errors.ts';
 
 export const HQCTL_VERSION = '0.1.0';
@@ -42,6 +43,7 @@ export const COMMANDS: Command[] = [
   diffCommand,
   deleteCommand,
   revokeCommand,
+  passwdCommand,
   rolloutCommand,
   drainCommand,
   maintCommand,

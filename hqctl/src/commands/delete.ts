@@ -4,6 +4,7 @@ import { ALL_NAMESPACES_FLAG, FILENAME_FLAG, SELECTOR_FLAG, type Command } from 
 import { ApiError, CliError, formatError, isNotFound } from '../errors.ts';
 import { readManifests } from '../manifests.ts';
 import { JOIN_TOKEN_TYPES, TOKEN_TYPES, deleteTokens } from './tokens.ts';
+import { USER_TYPES, deleteUsers } from './users.ts';
 import { ALL_RESOURCES, parseResourceArgs, singularQuoted, type Resource } from '../resources.ts';
 
 export const deleteCommand: Command = {
@@ -18,6 +19,7 @@ Usage:
   hqctl delete TYPE -l SELECTOR | --all [flags]
   hqctl delete token ID...          revoke API tokens (hqctl get tokens lists their ids)
   hqctl delete join-token ID...     delete unused join tokens of the namespace
+  hqctl delete user NAME...         delete users (their console sessions end)
 
 Examples:
   hqctl delete haproxyinstance edge-1
@@ -35,6 +37,7 @@ Examples:
     const first = ctx.positionals[0]?.toLowerCase();
     if (first !== undefined && TOKEN_TYPES.includes(first)) return deleteTokens(ctx, false);
     if (first !== undefined && JOIN_TOKEN_TYPES.includes(first)) return deleteTokens(ctx, true);
+    if (first !== undefined && USER_TYPES.includes(first)) return deleteUsers(ctx);
     const files = strs(ctx.flags, 'filename');
     const selector = str(ctx.flags, 'selector');
     const every = bool(ctx.flags, 'all');

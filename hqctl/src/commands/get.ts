@@ -21,6 +21,7 @@ import {
   type TableOptions,
 } from '../printers.ts';
 import { JOIN_TOKEN_TYPES, TOKEN_TYPES, getTokens } from './tokens.ts';
+import { USER_TYPES, getUsers } from './users.ts';
 import { INSTANCES, ALL_RESOURCES, parseResourceArgs, refName, type AnyObject, type ObjectRef, type Resource } from '../resources.ts';
 
 type Output = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'rendered';
@@ -60,10 +61,11 @@ Usage:
   hqctl get TYPE[,TYPE...] [NAME...] [flags]
   hqctl get TYPE/NAME... [flags]
   hqctl get tokens | join-tokens [-o json|yaml]
+  hqctl get users [NAME...] [-o json|yaml|name]
 
 Types: haproxyinstances (hi, hpi, instance), haproxyconfigs (hc, hpc, config),
 configrevisions (rev, hpcr), events (ev), leases; and tokens (API tokens, by id, never their
-secrets) and join-tokens (of the namespace).
+secrets), join-tokens (of the namespace) and users (never their passwords).
 
 Examples:
   hqctl get hi                         # instances in the namespace, as a table
@@ -88,6 +90,7 @@ Examples:
     const first = ctx.positionals[0]?.toLowerCase();
     if (first !== undefined && TOKEN_TYPES.includes(first)) return getTokens(ctx, false);
     if (first !== undefined && JOIN_TOKEN_TYPES.includes(first)) return getTokens(ctx, true);
+    if (first !== undefined && USER_TYPES.includes(first)) return getUsers(ctx);
     const output = outputOf(ctx);
     const { types, refs } = parseResourceArgs(ctx.positionals);
     if (types.length === 0 && refs.length === 0) {

@@ -11,6 +11,7 @@ import { bool, parseDuration, str, strs } from '../args.ts';
 import { OUTPUT_FLAG, type Command, type Context } from '../command.ts';
 import { ApiError, CliError, formatError, isNotFound } from '../errors.ts';
 import { age, columns, listOf, toJson, toYaml } from '../printers.ts';
+import { USER_TYPES, createUser } from './users.ts';
 
 /** The names `get` and `delete` take for API tokens and join tokens. */
 export const TOKEN_TYPES = ['tokens', 'token', 'apitokens', 'apitoken'];
@@ -106,11 +107,16 @@ export async function deleteTokens(ctx: Context, join: boolean): Promise<number>
   return code;
 }
 
-const HELP = `Create an API token or an agent's join token.
+const HELP = `Create a user, an API token or an agent's join token.
 
 Usage:
+  hqctl create user NAME [--group GROUP]... [--password-stdin]
   hqctl create token --user NAME [--group GROUP]... [--ttl DURATION] [--description TEXT]
   hqctl create join-token [--ttl DURATION] [--instance NAME] [-n NAMESPACE] [--write-ca FILE]
+
+A user signs in to the console with a password. With --password-stdin the password is the first
+line of standard input; without it, a random one is made and printed once, on standard output.
+What the user may do is what bindings give the user and the groups (system:masters: everything).
 
 An API token authenticates a person or a pipeline as --user in the --group groups: what they may
 do is what RoleBindings and ClusterRoleBindings give that user and groups. Only the token is
@@ -122,16 +128,19 @@ namespace (and, with --instance, only as that HAProxyInstance): the agent gets a
 to its own instance. The token is printed with the hq-agent command that uses it.
 
 Examples:
+  hqctl create user alice --group ops                     # prints alice's random password once
+  printf '%s\\n' "$PW" | hqctl create user ci-viewer --password-stdin
   TOKEN=$(hqctl create token --user ci --group deployers --ttl 720h --description "CI deploys")
   hqctl create join-token --ttl 1h --instance edge-7 --write-ca ca.crt`;
 
 export const createCommand: Command = {
   name: 'create',
-  summary: 'Create an API token or an agent join token',
+  summary: 'Create a user, an API token or an agent join token',
   help: HELP,
   flags: [
     { name: 'user', type: 'string', help: 'token: the USER it authenticates as' },
-    { name: 'group', type: 'strings', help: 'token: a GROUP of the user' },
+    { name: 'group', type: 'strings', help: 'user, token: a GROUP of the user' },
+    { name: 'password-stdin', type: 'bool', help: "user: read the password from standard input's first line" },
     { name: 'ttl', type: 'string', help: 'how long it works: DURATION such as 24h, 30m, 7d (token: until revoked; join-token: 1h)' },
     { name: 'description', type: 'string', help: 'TEXT saying what it is for, shown in lists' },
     { name: 'instance', type: 'string', help: 'join-token: only an agent enrolling as this instance NAME may use it' },
@@ -140,11 +149,12 @@ export const createCommand: Command = {
   ],
   async run(ctx) {
     const what = ctx.positionals[0];
-    if (what === undefined) throw new CliError('you must say what to create: hqctl create token --user NAME, or hqctl create join-token');
+    if (what === undefined) throw new CliError('you must say what to create: hqctl create user NAME, hqctl create token --user NAME, or hqctl create join-token');
+    if (USER_TYPES.includes(what)) return createUser(ctx);
     if (ctx.positionals.length > 1) throw new CliError(`unexpected argument "${ctx.positionals[1]}": see hqctl create --help`);
     if (TOKEN_TYPES.includes(what)) return createToken(ctx);
     if (JOIN_TOKEN_TYPES.includes(what)) return createJoinToken(ctx);
-    throw new CliError(`hqctl create makes tokens and join tokens, not "${what}": use hqctl apply -f for resources`);
+    throw new CliError(`hqctl create makes users, tokens and join tokens, not "${what}": use hqctl apply -f for resources`);
   },
 };
 
