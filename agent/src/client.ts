@@ -3,6 +3,9 @@
  * in the agent; everything that comes over the wire is checked against the schemas once, here,
  * so the rest of the agent works with typed, validated objects.
  */
+import { statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import {
   ApiException,
   CustomObjectsApi,
@@ -15,12 +18,14 @@ import { Value } from '@sinclair/typebox/value';
 import type { Static, TSchema } from '@sinclair/typebox';
 import {
   ConfigRevisionSchema,
+  EnrollmentSchema,
   GROUP,
   HAProxyConfigSchema,
   HAProxyInstanceSchema,
   ListSchema,
   VERSION,
   type ConfigRevision,
+  type Enrollment,
   type HAProxyConfig,
   type HAProxyInstance,
   type HAProxyInstanceStatus,
@@ -33,6 +38,8 @@ export interface ClientOptions {
   /** Override the server URL and token (with the CA from the kubeconfig, if any). */
   server?: string;
   token?: string;
+  /** PEM file of the CA to trust for the server, over the kubeconfig's. */
+  certificateAuthority?: string;
 }
 
 /** An API error with the server's Status reason and message. */
@@ -77,6 +84,10 @@ export interface HQClient {
   renewLease(name: string, holder: string, durationSeconds: number, now: Date): Promise<void>;
   /** Watch one instance by name from resourceVersion (exclusive). Returns a function that stops it. */
   watchInstance(name: string, resourceVersion: string, handlers: InstanceWatchHandlers): Promise<() => void>;
+  /** A new credential for this agent's instance; the old one stops working after the server's grace period. */
+  rotateCredentials(name: string): Promise<Enrollment>;
+  /** The kubeconfig file it was loaded from, with the current user's token replaced (for writing back after a rotation). */
+  kubeconfigWithToken(token: string): string;
 }
 
 const InstanceListSchema = ListSchema('HAProxyInstance', HAProxyInstanceSchema);
@@ -106,7 +117,7 @@ function toApiError(err: unknown): unknown {
   return new ApiError(err.code, reason, message);
 }
 
-async function call<T>(fn: () => Promise<T>): Promise<T> {
+async function callOnce<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
@@ -114,15 +125,31 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+const mtimeOf = (path: string | undefined) => {
+  if (!path) return undefined;
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+};
+
 export function loadKubeConfig(options: ClientOptions): KubeConfig {
   const kc = new KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
   else kc.loadFromDefault();
-  if (options.server || options.token) {
+  if (options.server || options.token || options.certificateAuthority) {
     const cluster = kc.getCurrentCluster();
     const user = kc.getCurrentUser();
     kc.loadFromOptions({
-      clusters: [{ ...(cluster ?? { skipTLSVerify: false }), name: 'hq', server: options.server ?? cluster?.server ?? '' }],
+      clusters: [
+        {
+          ...(cluster ?? { skipTLSVerify: false }),
+          name: 'hq',
+          server: options.server ?? cluster?.server ?? '',
+          ...(options.certificateAuthority ? { caFile: options.certificateAuthority, caData: undefined } : {}),
+        },
+      ],
       users: [{ ...(user ?? {}), name: 'hq', token: options.token ?? user?.token }],
       contexts: [{ name: 'hq', cluster: 'hq', user: 'hq', namespace: kc.getContextObject(kc.getCurrentContext())?.namespace }],
       currentContext: 'hq',
@@ -140,6 +167,31 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
   const namespace = options.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   const base = { group: GROUP, version: VERSION, namespace };
+
+  // A credential rotated by `hq-agent rotate-credentials` (or a kubeconfig replaced by hand) is
+  // picked up without a restart: on a 401, the kubeconfig is read again if the file changed.
+  let loadedMtime = mtimeOf(options.kubeconfig);
+  const reload = (): boolean => {
+    if (!options.kubeconfig || options.token) return false;
+    const m = mtimeOf(options.kubeconfig);
+    if (m === undefined || m === loadedMtime) return false;
+    try {
+      const fresh = loadKubeConfig(options);
+      kc.loadFromOptions({ clusters: fresh.clusters, users: fresh.users, contexts: fresh.contexts, currentContext: fresh.currentContext });
+    } catch {
+      return false;
+    }
+    loadedMtime = m;
+    return true;
+  };
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await callOnce(fn);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 401 && reload()) return callOnce(fn);
+      throw err;
+    }
+  };
   const notFoundIsUndefined = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await call(fn);
@@ -242,6 +294,8 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
         (err: unknown) => {
           if (stopped) return;
           stopped = true;
+          // client-node reports a refused watch as an Error with statusCode: a 401 may mean a rotated credential.
+          if (typeof err === 'object' && err !== null && 'statusCode' in err && err.statusCode === 401) reload();
           handlers.onDone(err === null || err === undefined ? undefined : (toApiError(err) as Error));
         },
       );
@@ -249,6 +303,52 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
         stopped = true;
         controller.abort();
       };
+    },
+    async rotateCredentials(name) {
+      // client-node has no call for a subresource POST: node:https with the KubeConfig's own TLS and token.
+      const send = async () => {
+        const url = new URL(`${kc.getCurrentCluster()!.server}/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURALS.instance}/${encodeURIComponent(name)}/credentials`);
+        const opts: RequestOptions = { method: 'POST', headers: {} };
+        await kc.applyToHTTPSOptions(opts);
+        opts.headers = { ...opts.headers, accept: 'application/json' };
+        const request = url.protocol === 'http:' ? httpRequest : httpsRequest;
+        return new Promise<unknown>((resolve, reject) => {
+          const req = request(url, opts, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (text += d));
+            res.on('end', () => {
+              let parsed: unknown;
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                parsed = undefined;
+              }
+              if (res.statusCode === 201 || res.statusCode === 200) return resolve(parsed);
+              const st = parsed as { reason?: unknown; message?: unknown } | undefined;
+              reject(new ApiError(res.statusCode ?? 500, typeof st?.reason === 'string' ? st.reason : 'Unknown', typeof st?.message === 'string' ? st.message : `HTTP ${res.statusCode}`));
+            });
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      };
+      return check<Enrollment>(EnrollmentSchema, await call(send), 'Enrollment');
+    },
+    kubeconfigWithToken(token) {
+      if (!options.kubeconfig) throw new Error('the credential did not come from a kubeconfig file: nothing to write the new one to');
+      const fresh = new KubeConfig();
+      fresh.loadFromFile(options.kubeconfig);
+      const current = fresh.getCurrentUser();
+      if (!current) throw new Error(`${options.kubeconfig} has no current user`);
+      fresh.loadFromOptions({
+        clusters: fresh.clusters,
+        users: fresh.users.map((u) => (u.name === current.name ? { ...u, token } : u)),
+        contexts: fresh.contexts,
+        currentContext: fresh.currentContext,
+      });
+      return JSON.stringify(JSON.parse(fresh.exportConfig()), null, 2) + '\n';
     },
   };
 }

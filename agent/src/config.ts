@@ -3,8 +3,15 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 
 export interface AgentConfig {
-  command: 'run' | 'pull' | 'push' | 'help';
+  command: 'run' | 'pull' | 'push' | 'enroll' | 'rotate-credentials' | 'help';
+  /** --kubeconfig or HQ_KUBECONFIG: this file, whatever else there is. */
   kubeconfig?: string;
+  /** KUBECONFIG: used when neither --kubeconfig nor an enrolled credential in the state dir is there. */
+  envKubeconfig?: string;
+  /** Enroll with this join token when the state dir holds no credential yet. */
+  joinToken?: string;
+  /** PEM file of the server's CA (for enrollment, and over the kubeconfig's). */
+  certificateAuthority?: string;
   server?: string;
   token?: string;
   namespace?: string;
@@ -23,13 +30,20 @@ export interface AgentConfig {
 
 export class ConfigError extends Error {}
 
-export const USAGE = `Usage: hq-agent [run|pull|push] [options]
+export const USAGE = `Usage: hq-agent [run|pull|push|enroll|rotate-credentials] [options]
 
   run (default)               register this HAProxy, watch its HAProxyInstance, apply, report
   pull                        apply the desired config once, print the outcome, exit non-zero on failure
   push                        send the local files up as a new revision of the config this host runs
+  enroll                      enroll with --join-token and write STATE-DIR/kubeconfig, then exit
+  rotate-credentials          get a new credential, write it over the kubeconfig it came from (a running
+                              agent picks it up); the old one stops working 5 minutes later
 
-  --kubeconfig FILE           HQ_KUBECONFIG, then KUBECONFIG (the file the API server writes)
+  --join-token TOKEN          HQ_JOIN_TOKEN: a join token (hqctl create join-token): with no credential in
+                              STATE-DIR/kubeconfig yet, enroll with it (needs --server and
+                              --certificate-authority) and write that file; ignored once enrolled
+  --certificate-authority F   HQ_CERTIFICATE_AUTHORITY: PEM file of the server's CA
+  --kubeconfig FILE           HQ_KUBECONFIG; else STATE-DIR/kubeconfig when enrolled; else KUBECONFIG
   --server URL / --token T    HQ_SERVER / HQ_TOKEN: override the kubeconfig's server and token
   --namespace NS              HQ_NAMESPACE (default: the kubeconfig context's, else "default")
   --name NAME                 HQ_INSTANCE_NAME (default: the hostname)
@@ -63,6 +77,8 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentC
       allowPositionals: true,
       options: {
         kubeconfig: { type: 'string' },
+        'join-token': { type: 'string' },
+        'certificate-authority': { type: 'string' },
         server: { type: 'string' },
         token: { type: 'string' },
         namespace: { type: 'string' },
@@ -86,8 +102,8 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentC
   const { values: v, positionals } = parsed;
   if (v.help) return { command: 'help' } as AgentConfig;
   const command = positionals[0] ?? 'run';
-  if (command !== 'run' && command !== 'pull' && command !== 'push') {
-    throw new ConfigError(`unknown command ${JSON.stringify(command)}: expected run, pull or push\n\n${USAGE}`);
+  if (command !== 'run' && command !== 'pull' && command !== 'push' && command !== 'enroll' && command !== 'rotate-credentials') {
+    throw new ConfigError(`unknown command ${JSON.stringify(command)}: expected run, pull, push, enroll or rotate-credentials\n\n${USAGE}`);
   }
   const onDrift = v['on-drift'] ?? env.HQ_ON_DRIFT ?? 'report';
   if (onDrift !== 'report' && onDrift !== 'push' && onDrift !== 'revert') {
@@ -104,10 +120,27 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv): AgentC
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name) || name.length > 253) {
     throw new ConfigError(`instance name ${JSON.stringify(name)} is not a DNS-1123 subdomain: pass --name`);
   }
+  const kubeconfig = v.kubeconfig ?? (env.HQ_KUBECONFIG || undefined);
+  const joinToken = v['join-token'] ?? (env.HQ_JOIN_TOKEN || undefined);
+  const server = v.server ?? env.HQ_SERVER;
+  const certificateAuthority = v['certificate-authority'] ?? (env.HQ_CERTIFICATE_AUTHORITY || undefined);
+  if (joinToken !== undefined) {
+    if (kubeconfig !== undefined) {
+      throw new ConfigError('--join-token enrolls into STATE-DIR/kubeconfig: drop --kubeconfig (HQ_KUBECONFIG), or drop the join token to use that file');
+    }
+    if (!server) throw new ConfigError('--join-token needs --server URL (HQ_SERVER): the API server to enroll with');
+    if (!certificateAuthority && server.startsWith('https:')) {
+      throw new ConfigError("--join-token needs --certificate-authority FILE (HQ_CERTIFICATE_AUTHORITY): the server's CA, to know it is the real server before sending the token");
+    }
+  }
+  if (command === 'enroll' && joinToken === undefined) throw new ConfigError('enroll needs --join-token TOKEN (HQ_JOIN_TOKEN): make one with hqctl create join-token');
   return {
     command,
-    kubeconfig: v.kubeconfig ?? env.HQ_KUBECONFIG ?? env.KUBECONFIG,
-    server: v.server ?? env.HQ_SERVER,
+    kubeconfig,
+    envKubeconfig: env.KUBECONFIG || undefined,
+    joinToken,
+    certificateAuthority,
+    server,
     token: v.token ?? env.HQ_TOKEN,
     namespace: v.namespace ?? env.HQ_NAMESPACE,
     name,

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 /** hq-agent: `run` (the reconcile loop) and `pull` (apply the desired config once). */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createApplier } from './apply/pipeline.ts';
-import { createClient } from './client.ts';
+import { ApiError, createClient } from './client.ts';
 import { ConfigError, USAGE, parseAgentConfig, type AgentConfig } from './config.ts';
+import { enroll, hasCredential, kubeconfigFor, stateKubeconfigPath, writeSecretFile } from './enroll.ts';
 import { watchManagedFiles } from './drift.ts';
 import { checkConfig } from './haproxy/check.ts';
 import { createMasterCli } from './haproxy/master-cli.ts';
@@ -17,8 +20,52 @@ function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<strin
   process.stderr.write(JSON.stringify({ level, time: new Date().toISOString(), msg, ...fields }) + '\n');
 }
 
-function setup(config: AgentConfig) {
-  const client = createClient({ kubeconfig: config.kubeconfig, server: config.server, token: config.token, namespace: config.namespace });
+/**
+ * The kubeconfig to run with: --kubeconfig (HQ_KUBECONFIG); else the credential enrollment wrote
+ * to the state dir (enrolling first, with --join-token, when there is none yet); else KUBECONFIG.
+ */
+async function credentials(config: AgentConfig, mayEnroll: boolean): Promise<string | undefined> {
+  if (config.kubeconfig) return config.kubeconfig;
+  const state = stateKubeconfigPath(config.stateDir);
+  if (hasCredential(state)) {
+    if (config.joinToken) log('info', `already enrolled (credential in ${state}): --join-token is ignored; delete that file to enroll again`);
+    return state;
+  }
+  if (config.joinToken && mayEnroll) {
+    await enrollUntilDone(config, state);
+    return state;
+  }
+  return config.envKubeconfig;
+}
+
+/** Enroll and write the credential; transient failures (server down, 5xx, 429) are retried with backoff, a refusal is final. */
+async function enrollUntilDone(config: AgentConfig, path: string, attempts = Infinity): Promise<void> {
+  const ca = config.certificateAuthority ? readFileSync(config.certificateAuthority, 'utf8') : undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const e = await enroll({ server: config.server!, ca, token: config.joinToken!, instance: config.name });
+      writeSecretFile(path, kubeconfigFor(config.server!, e, e.certificateAuthority ?? ca));
+      log('info', `enrolled as ${e.user.name} (credential ${e.tokenId}); credential written to ${path}`, { instance: `${e.namespace}/${e.instance}` });
+      return;
+    } catch (err) {
+      const final = err instanceof ApiError && err.code >= 400 && err.code < 500 && err.code !== 429;
+      if (final) throw new Error(`enrollment refused (${err.code} ${err.reason}): ${err.message}`);
+      if (attempt >= attempts) throw err;
+      const wait = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
+      log('warn', `enrollment with ${config.server} failed; retrying in ${Math.round(wait / 1000)} s`, { error: err instanceof Error ? err.message : String(err) });
+      await delay(wait);
+    }
+  }
+}
+
+function setup(config: AgentConfig, kubeconfig: string | undefined) {
+  const client = createClient({
+    kubeconfig,
+    server: config.server,
+    token: config.token,
+    certificateAuthority: config.certificateAuthority,
+    namespace: config.namespace,
+  });
   const cli = createMasterCli(config.masterSocket);
   const applier = createApplier({
     configPath: config.haproxyConfig,
@@ -47,7 +94,7 @@ function setup(config: AgentConfig) {
 }
 
 async function run(config: AgentConfig): Promise<number> {
-  const { reconciler, client } = setup(config);
+  const { reconciler, client } = setup(config, await credentials(config, true));
   log('info', `hq-agent ${AGENT_VERSION} starting`, { instance: `${client.namespace}/${config.name}`, server: client.server });
   const stop = () => reconciler.stop();
   process.on('SIGTERM', stop);
@@ -58,7 +105,7 @@ async function run(config: AgentConfig): Promise<number> {
 
 /** Apply what the instance's spec says, once; report status; print the outcome. */
 async function pull(config: AgentConfig): Promise<number> {
-  const { reconciler, client, applier } = setup(config);
+  const { reconciler, client, applier } = setup(config, await credentials(config, false));
   const instance = await client.getInstance(config.name);
   const want = instance?.spec?.configRevision;
   if (!want) {
@@ -79,9 +126,33 @@ async function pull(config: AgentConfig): Promise<number> {
 
 /** Send the local files up as a new revision, as the original agent's --push did. */
 async function push(config: AgentConfig): Promise<number> {
-  const { reconciler, client } = setup(config);
+  const { reconciler, client } = setup(config, await credentials(config, false));
   const name = await reconciler.push();
   process.stdout.write(`${config.name}: pushed the local files as ${client.namespace}/${name}\n`);
+  return 0;
+}
+
+/** Enroll once (or say it already did) and exit: for provisioning scripts. */
+async function enrollCommand(config: AgentConfig): Promise<number> {
+  const state = stateKubeconfigPath(config.stateDir);
+  if (hasCredential(state)) {
+    process.stdout.write(`${config.name}: already enrolled (credential in ${state}); delete that file to enroll again\n`);
+    return 0;
+  }
+  await enrollUntilDone(config, state, 5);
+  process.stdout.write(`${config.name}: enrolled; credential in ${state}\n`);
+  return 0;
+}
+
+/** A new credential, written over the kubeconfig the current one came from; a running agent picks it up on its next 401. */
+async function rotateCommand(config: AgentConfig): Promise<number> {
+  if (config.token) throw new ConfigError('rotate-credentials writes the new credential to the kubeconfig the current one came from: not with --token');
+  const path = await credentials(config, false);
+  if (!path) throw new ConfigError('no kubeconfig to rotate: pass --kubeconfig, or --state-dir of an enrolled agent');
+  const client = createClient({ kubeconfig: path, server: config.server, certificateAuthority: config.certificateAuthority, namespace: config.namespace });
+  const e = await client.rotateCredentials(config.name);
+  writeSecretFile(path, client.kubeconfigWithToken(e.token));
+  process.stdout.write(`${config.name}: new credential ${e.tokenId} written to ${path}; the previous one stops working in 5 minutes\n`);
   return 0;
 }
 
@@ -102,6 +173,8 @@ async function main(): Promise<number> {
   }
   if (config.command === 'pull') return pull(config);
   if (config.command === 'push') return push(config);
+  if (config.command === 'enroll') return enrollCommand(config);
+  if (config.command === 'rotate-credentials') return rotateCommand(config);
   return run(config);
 }
 
