@@ -4,7 +4,7 @@
  * It enrolls, writes its own kubeconfig (0600) to its state dir, registers and reaches Ready with
  * a credential that reads nothing but its own instance; restarted, it ignores the used token and
  * runs from its credential; `hq-agent rotate-credentials` gives it a new one, which the running
- * agent picks up when the old one is revoked.
+ * agent picks up when the old one is revoked; `hq-agent enroll` enrolls once and exits.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -206,5 +206,29 @@ describe('hq-agent joining with a join token', () => {
     });
     expect(await httpGet(frontPort)).toBe('v2');
     expect(agentLog).not.toContain(fresh);
+  });
+
+  it('hq-agent enroll only enrolls (for provisioning), once; a used token is refused with the reason', async () => {
+    const made = await request(server, 'POST', `${NS}/jointokens`, { ttlSeconds: 600 });
+    const token: string = made.body.token;
+    const provisioned = join(dir, 'provisioned');
+    const run = (state: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const args = ['enroll', '--join-token', token, '--server', server.url, '--certificate-authority', caFile, '--name', 'edge-provisioned', '--state-dir', state];
+        execFile(process.execPath, [join(repo, 'agent/src/main.ts'), ...args], { env: cleanEnv() }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    const first = await run(provisioned);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toBe(`edge-provisioned: enrolled; credential in ${join(provisioned, 'kubeconfig')}\n`);
+    const cred = /"token": "([^"]+)"/.exec(readFileSync(join(provisioned, 'kubeconfig'), 'utf8'))![1]!;
+    expect((await request({ ...server, token: cred }, 'GET', `${NS}/haproxyinstances/edge-provisioned`)).status).toBe(200);
+    const again = await run(provisioned);
+    expect(again.stdout).toMatch(/^edge-provisioned: already enrolled/);
+    const elsewhere = await run(join(dir, 'other-host'));
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr).toMatch(/enrollment refused \(401 Unauthorized\): Unauthorized: the join token [0-9a-f]{12} was already used \(by instance "edge-provisioned"/);
+    expect(elsewhere.stderr).not.toContain(token);
   });
 });
