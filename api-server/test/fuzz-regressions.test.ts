@@ -106,6 +106,17 @@ describe('requests the fuzz test found mishandled', () => {
     );
   });
 
+  it('RoleBindings as a Table list their subjects (was a 500: unsupported JSONPath ".subjects[*].name")', async () => {
+    const binding = { apiVersion: 'haproxyhq.io/v1alpha1', kind: 'ClusterRoleBinding', metadata: { name: 'ops' }, subjects: [{ kind: 'User', name: 'alice' }, { kind: 'Group', name: 'ops' }], roleRef: { kind: 'ClusterRole', name: 'viewer' } };
+    const url = '/apis/haproxyhq.io/v1alpha1/clusterrolebindings';
+    expect((await t.app.inject({ method: 'POST', url, headers: t.headers, payload: binding })).statusCode).toBe(201);
+    const res = await t.app.inject({ method: 'GET', url, headers: { ...t.headers, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } });
+    expect(res.statusCode, res.body).toBe(200);
+    const table = res.json();
+    const subjects = table.columnDefinitions.findIndex((c: { name: string }) => c.name === 'Subjects');
+    expect(table.rows[0].cells[subjects]).toBe('alice,ops');
+  });
+
   it('a request Node\'s HTTP parser refuses gets a Status whose code is the HTTP status (was a body of Fastify\'s own)', async () => {
     const badChunk = await raw(`POST ${ns('haproxyinstances')} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n`);
     expect(badChunk).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
