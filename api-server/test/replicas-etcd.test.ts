@@ -69,6 +69,19 @@ describe('two api-servers on one etcd', () => {
     expect(a.token).not.toBe(b.token);
   });
 
+  it('refuses a token revoked through the other replica within two seconds, though it had cached it', async () => {
+    const made = await request(a, 'POST', '/apis/haproxyhq.io/v1alpha1/tokens', { user: { name: 'ci', groups: ['system:masters'] } });
+    expect(made.status).toBe(201);
+    const holder = { url: b.url, ca: b.ca, token: made.body.token as string };
+    // Used on b first, so b has it in its cache.
+    expect((await request(holder, 'GET', ns('haproxyinstances'))).status).toBe(200);
+    expect((await request(holder, 'GET', ns('haproxyinstances'))).status).toBe(200);
+    expect((await request(a, 'DELETE', `/apis/haproxyhq.io/v1alpha1/tokens/${made.body.metadata.name}`)).status).toBe(200);
+    const revokedAt = Date.now();
+    await until('b refuses the revoked token', async () => (await request(holder, 'GET', ns('haproxyinstances'))).status === 401 || undefined);
+    expect(Date.now() - revokedAt).toBeLessThan(2000);
+  });
+
   it("fills every replica's metrics history from etcd's watch, whichever replica the agent writes to", async () => {
     expect((await request(a, 'POST', ns('haproxyinstances'), instanceFixture({ metadata: { name: 'ha-3' } }))).status).toBe(201);
     const at = Math.floor(Date.now() / 10_000) * 10_000 - 60_000;
