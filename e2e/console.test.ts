@@ -1,14 +1,16 @@
 /**
  * The console end to end, in Debian's Chromium (playwright-core), against a real API server
  * (embedded store, rollout controller), two real hq-agents and two real HAProxy 2.6 processes.
- * A person signs in with the keyboard, sees the fleet, breaks the config in the editor and sees
- * HAProxy's error at its line, fixes it, watches the rollout complete, compares two revisions,
- * rolls back, drains a server (and HAProxy's own `show stat` shows it drained), sees traffic
- * charts, and sees the page say "reconnecting" while the server is down and "live" after. The
- * browser console stays free of errors throughout (but the refused connections of the outage).
+ * A person signs in with a token and the keyboard, sees the fleet, breaks the config in the editor
+ * and sees HAProxy's error at its line, fixes it, watches the rollout complete, compares two
+ * revisions, rolls back, drains a server (and HAProxy's own `show stat` shows it drained), sees
+ * traffic charts, and sees the page say "reconnecting" while the server is down and "live" after.
+ * Another signs in as the first start's admin with its password (a cookie session), writes, signs
+ * out, and is refused (then throttled) with a wrong one. The browser console stays free of errors
+ * throughout (but the refused connections of the outage, and the refused sign-ins).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -188,9 +190,14 @@ describe('the console, in Chromium, against a real server and agents', () => {
     expect(api401.status).toBe(401);
   });
 
-  it('signs in with the keyboard and shows the fleet live: both instances Ready, with revision and version', async () => {
+  it('signs in with a token, by keyboard, and shows the fleet live: both instances Ready, with revision and version', async () => {
     await page.goto(`${server.url}/`);
     await page.waitForURL(/\/signin\?next=/);
+    // The password tab is chosen first; the arrow key moves to the token tab, Tab into its form.
+    await page.keyboard.press('Tab');
+    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('signin-tab-password');
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('signin-tab-token');
     await page.keyboard.press('Tab');
     await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('token');
     await page.keyboard.type(server.token);
@@ -329,6 +336,7 @@ describe('the console, in Chromium, against a real server and agents', () => {
   it('works in a narrow window: nothing wider than the screen but the tables, which scroll', async () => {
     const narrow = await openPage(browser, { width: 390, height: 800 });
     await narrow.page.goto(`${server.url}/signin`);
+    await narrow.page.getByRole('tab', { name: 'With a token' }).click();
     await narrow.page.getByLabel('Bearer token').fill(server.token);
     await narrow.page.getByRole('button', { name: 'Sign in' }).click();
     await narrow.page.getByTestId('fleet-table').locator('tr[data-instance="edge-a"]').waitFor(T);
@@ -337,6 +345,66 @@ describe('the console, in Chromium, against a real server and agents', () => {
     await shot('fleet-narrow', narrow.page);
     expect(narrow.errors).toEqual([]);
     await narrow.context.close();
+  });
+
+  it('signs in with the admin\'s generated password (an HttpOnly cookie), writes, keeps the session over a reload, signs out; a wrong password shows the server\'s words, the 6th is told to wait', async () => {
+    const password = readFileSync(join(server.dataDir, 'initial-admin-password'), 'utf8').trim();
+    const p = await openPage(browser);
+    await p.page.goto(`${server.url}/instances/default/edge-a`);
+    await p.page.waitForURL(/\/signin\?next=/);
+    expect(await p.page.getByRole('tab', { name: 'With a password' }).getAttribute('aria-selected')).toBe('true');
+    await p.page.getByLabel('User name').fill('admin');
+    await p.page.getByLabel('Password', { exact: true }).fill(password);
+    await p.page.getByRole('button', { name: 'Sign in' }).click();
+    await p.page.waitForURL(`${server.url}/instances/default/edge-a`);
+    expect(await p.page.getByTestId('signed-in-as').innerText()).toBe('admin');
+    // The session is a cookie scripts cannot read.
+    expect(await p.context.cookies()).toEqual([expect.objectContaining({ name: '__Host-hq_session', httpOnly: true, secure: true, sameSite: 'Strict', path: '/' })]);
+    expect(await p.page.evaluate('document.cookie')).toBe('');
+    await shot('signed-in-with-password', p.page);
+
+    // A write from the console (with its CSRF header): s1, drained above, made ready again.
+    const row = p.page.locator('[data-testid="stats-servers"] tr[data-server="app/s1"]');
+    await row.getByRole('button', { name: 'Ready app/s1' }).click();
+    await p.page.getByRole('dialog', { name: 'Change a server' }).getByRole('button', { name: 'Confirm' }).click();
+    await expect.poll(() => row.getByTestId('declared').innerText(), T).toBe('ready');
+    const servers = (await api('GET', `${NS}/haproxyinstances/edge-a`)).spec.servers as { backend: string; server: string; state?: string }[];
+    expect(servers.find((s) => s.backend === 'app' && s.server === 's1')?.state).toBe('ready');
+
+    // A reload (or a new tab) finds the session again.
+    await p.page.goto(`${server.url}/`);
+    await p.page.getByTestId('fleet-table').locator('tr[data-instance="edge-a"]').waitFor(T);
+    expect(await p.page.getByTestId('signed-in-as').innerText()).toBe('admin');
+
+    await p.page.getByRole('button', { name: 'Sign out' }).click();
+    await p.page.waitForURL(/\/signin/);
+    expect(await p.context.cookies()).toEqual([]);
+
+    const alert = p.page.getByRole('alert');
+    const tryWrong = async () => {
+      await p.page.getByLabel('User name').fill('admin');
+      await p.page.getByLabel('Password', { exact: true }).fill('not the password');
+      await p.page.getByRole('button', { name: 'Sign in' }).click();
+      await alert.waitFor(T);
+      const text = await alert.innerText();
+      // The next attempt starts without the old message.
+      return text;
+    };
+    expect(await tryWrong()).toMatch(/Could not sign in[\s\S]*Unauthorized \(401\)[\s\S]*the user name or password is not correct/);
+    await shot('signin-wrong-password', p.page);
+    for (let i = 2; i <= 5; i++) {
+      await p.page.getByRole('tab', { name: 'With a token' }).click();
+      await p.page.getByRole('tab', { name: 'With a password' }).click();
+      expect(await tryWrong()).toMatch(/the user name or password is not correct/);
+    }
+    await p.page.getByRole('tab', { name: 'With a token' }).click();
+    await p.page.getByRole('tab', { name: 'With a password' }).click();
+    expect(await tryWrong()).toMatch(/TooManyRequests \(429\)[\s\S]*too many failed sign-ins for this user name or from this address: try again in \d+ seconds/);
+    await shot('signin-locked', p.page);
+    expect(p.page.url()).toMatch(/\/signin/);
+    // Only the refused sign-ins' 401 and 429 answers, as the browser reports them.
+    expect(p.errors.filter((e) => !/status of (401|429)/.test(e))).toEqual([]);
+    await p.context.close();
   });
 
   it('left no errors in the browser console', () => {

@@ -19,23 +19,26 @@ const AuditPage = lazy(() => import('./pages/AuditPage.tsx'));
 function Frame(props: RouteSectionProps) {
   const location = useLocation();
   return (
-    <Show when={session.token()} fallback={<Navigate href={`/signin?next=${encodeURIComponent(location.pathname)}`} />}>
-      <a class="skip" href="#main">Skip to content</a>
-      <header class="topbar">
-        <A href="/" class="brand" end>HAProxyHQ</A>
-        <nav aria-label="Main">
-          <A href="/" end activeClass="active">Fleet</A>
-          <A href="/configs" activeClass="active">Configs</A>
-          <A href="/access" activeClass="active">Access</A>
-          <A href="/audit" activeClass="active">Audit</A>
-        </nav>
-        <button type="button" class="link" onClick={() => session.signOut()}>Sign out</button>
-      </header>
-      <main id="main" tabIndex={-1}>
-        <ErrorBoundary fallback={(err, reset) => <Page><ErrorMessage error={err} title="This page failed" /><button type="button" onClick={reset}>Try again</button></Page>}>
-          {props.children}
-        </ErrorBoundary>
-      </main>
+    <Show when={!session.checking()} fallback={<p class="page muted" role="status">Checking your session…</p>}>
+      <Show when={session.signedIn()} fallback={<Navigate href={`/signin?next=${encodeURIComponent(location.pathname)}`} />}>
+        <a class="skip" href="#main">Skip to content</a>
+        <header class="topbar">
+          <A href="/" class="brand" end>HAProxyHQ</A>
+          <nav aria-label="Main">
+            <A href="/" end activeClass="active">Fleet</A>
+            <A href="/configs" activeClass="active">Configs</A>
+            <A href="/access" activeClass="active">Access</A>
+            <A href="/audit" activeClass="active">Audit</A>
+          </nav>
+          <Show when={session.user()}>{(u) => <span class="muted" data-testid="signed-in-as">{u().name}</span>}</Show>
+          <button type="button" class="link" onClick={() => void session.signOut()}>Sign out</button>
+        </header>
+        <main id="main" tabIndex={-1}>
+          <ErrorBoundary fallback={(err, reset) => <Page><ErrorMessage error={err} title="This page failed" /><button type="button" onClick={reset}>Try again</button></Page>}>
+            {props.children}
+          </ErrorBoundary>
+        </main>
+      </Show>
     </Show>
   );
 }

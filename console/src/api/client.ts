@@ -1,9 +1,10 @@
 /**
- * The console's one door to the API server: same-origin fetch with the bearer token, and
- * Kubernetes `Status` errors turned into `ApiError`s whose message is the server's own.
+ * The console's one door to the API server: same-origin fetch with the bearer token or the
+ * session cookie (and then, on writes, the session's CSRF token), and Kubernetes `Status` errors
+ * turned into `ApiError`s whose message is the server's own.
  */
 import type { Status } from '@haproxyhq/schemas';
-import { session } from './session.ts';
+import { CSRF_HEADER, session } from './session.ts';
 
 export const GROUP_PATH = '/apis/haproxyhq.io/v1alpha1';
 
@@ -53,7 +54,9 @@ export interface RequestOptions {
 export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T> {
   const token = opts.token ?? session.token();
   const headers: Record<string, string> = { accept: 'application/json' };
+  const method = opts.method ?? 'GET';
   if (token) headers.authorization = `Bearer ${token}`;
+  else if (method !== 'GET' && session.csrf()) headers[CSRF_HEADER] = session.csrf()!;
   let body: string | undefined;
   if (opts.body !== undefined) {
     body = JSON.stringify(opts.body);
@@ -61,7 +64,7 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
   }
   let res: Response;
   try {
-    res = await fetch(path, { method: opts.method ?? 'GET', headers, body, signal: opts.signal, cache: 'no-store' });
+    res = await fetch(path, { method, headers, body, signal: opts.signal, cache: 'no-store', credentials: 'same-origin' });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new ApiError(0, 'NetworkError', `the API server at ${location.host} cannot be reached: ${(err as Error).message}`);

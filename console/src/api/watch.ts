@@ -1,7 +1,8 @@
 /**
  * makeWatch: list, then watch, over fetch with newline-delimited JSON (so the bearer header can be
- * sent, which EventSource cannot). Non-reactive: it calls back with the list and with batches of
- * events; createWatchedList makes a Solid store of it. Level-driven like the agent: after a 410
+ * sent, which EventSource cannot; a password session's cookie goes along by itself).
+ * Non-reactive: it calls back with the list and with batches of events; createWatchedList makes
+ * a Solid store of it. Level-driven like the agent: after a 410
  * it re-lists, after a dropped stream it resumes from the last resourceVersion with backoff, and
  * it says which of those it is doing (the console shows live / reconnecting / stale).
  */
@@ -89,7 +90,8 @@ export function makeWatch<T extends Obj>(o: WatchOptions<T>): () => void {
   const stream = async (signal: AbortSignal): Promise<'gone' | 'ended'> => {
     const url = `${o.path}${query({ ...selectors, watch: true, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: o.timeoutSeconds ?? 240 })}`;
     const token = session.token();
-    const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal, cache: 'no-store' });
+    // Without a token, the session cookie goes along (same origin).
+    const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal, cache: 'no-store', credentials: 'same-origin' });
     if (res.status === 410) return 'gone';
     if (!res.ok || !res.body) throw await errorFrom(res);
     setLive();
