@@ -21,6 +21,8 @@ export default defineConfig({
       '/api': { target: process.env.HQ_SERVER ?? 'https://127.0.0.1:8080', secure: false },
       '/apis': { target: process.env.HQ_SERVER ?? 'https://127.0.0.1:8080', secure: false, ws: false },
       '/version': { target: process.env.HQ_SERVER ?? 'https://127.0.0.1:8080', secure: false },
+      // Sign-in: the Host header stays the dev server's, so the API's same-origin check holds.
+      '^/(login|logout|session)$': { target: process.env.HQ_SERVER ?? 'https://127.0.0.1:8080', secure: false },
     },
   },
 });
