@@ -136,6 +136,16 @@ describe('users and their passwords', () => {
     for (const body of [list.body, one.body]) expect(JSON.stringify(body)).not.toMatch(/scrypt|salt|hash|password"/i);
     expect((await admin('DELETE', `${B}/users/bob`)).status).toBe(200);
     expect((await admin('GET', `${B}/users/bob`)).status).toBe(404);
+    // The audit log names the users written, and who wrote them.
+    // (Writes outside the registry are recorded once answered: wait for the delete's.)
+    const audit = await until('the delete of bob audited', async () => {
+      const res = await admin('GET', `${B}/auditevents?resource=users&name=bob`);
+      return res.body.items.length === 2 ? res : undefined;
+    });
+    expect(audit.body.items.map((e: { verb: string; code: number; user: { name: string } }) => [e.verb, e.code, e.user.name])).toEqual([
+      ['delete', 200, 'admin'],
+      ['create', 201, 'admin'],
+    ]);
   });
 
   it('refuses bad names, short passwords, the name as password, unknown fields and taken names with 422/409', async () => {

@@ -64,7 +64,10 @@ function entryOf(req: FastifyRequest, code: number, a: RequestAudit | undefined)
   let verb = VERB_OF[req.method]!;
   if (verb === 'delete' && target && !target.name) verb = 'deletecollection';
   // A failed create names its object only in the body: take the name, nothing else of it.
-  const bodyName = verb === 'create' ? (req.body as { metadata?: { name?: unknown } } | undefined)?.metadata?.name : undefined;
+  // Users are not registry objects: every create of one is recorded here, named by the body's
+  // name ({name, groups, password}: nothing else of it).
+  const body = req.body as { metadata?: { name?: unknown }; name?: unknown } | undefined;
+  const bodyName = verb === 'create' ? (target?.resource === 'users' ? body?.name : body?.metadata?.name) : undefined;
   const t = a?.trace ?? {};
   const ct = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const patchType = verb !== 'patch' ? undefined : ct === 'application/json-patch+json' ? 'json' : ct.endsWith('merge-patch+json') ? 'merge' : undefined;
