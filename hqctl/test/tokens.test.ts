@@ -77,7 +77,7 @@ describe('hqctl create token, get tokens, delete token', () => {
     const badTtl = await hqctl(server, ['create', 'token', '--user', 'x', '--ttl', 'soon']);
     expect(badTtl.stderr).toMatch(/^error: invalid argument "soon" for "--ttl" flag/);
     const what = await hqctl(server, ['create', 'haproxyinstance']);
-    expect(what.stderr).toMatch(/^error: hqctl create makes tokens and join tokens, not "haproxyinstance"/);
+    expect(what.stderr).toMatch(/^error: hqctl create makes users, tokens and join tokens, not "haproxyinstance"/);
 
     // deployers are viewers (the binding of the first test): they read, but make no tokens.
     const viewer = (await hqctl(server, ['create', 'token', '--user', 'vic', '--group', 'deployers'])).stdout.trim();
