@@ -34,11 +34,11 @@ describe('parseManifests', () => {
   it('reports unknown kinds, other apiVersions, missing names and non-mappings per document', () => {
     const text = [doc('Foo', 'f'), 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n', doc('HAProxyConfig', '').replace('name: ', 'labels: {}'), '- 1\n', doc('ConfigRevision', 'web-1')].join('---\n');
     expect(parse(text).errors).toEqual([
-      'x.yaml (document 1): unknown kind "Foo" for haproxyhq.io/v1alpha1; known: HAProxyInstance, HAProxyConfig',
-      'x.yaml (document 2): unknown apiVersion "apps/v1" for kind "Deployment"; hqctl manages haproxyhq.io/v1alpha1: HAProxyInstance, HAProxyConfig',
+      'x.yaml (document 1): unknown kind "Foo" for haproxyhq.io/v1alpha1; known: HAProxyInstance, HAProxyConfig, Role, ClusterRole, RoleBinding, ClusterRoleBinding',
+      'x.yaml (document 2): unknown apiVersion "apps/v1" for kind "Deployment"; hqctl manages haproxyhq.io/v1alpha1: HAProxyInstance, HAProxyConfig, Role, ClusterRole, RoleBinding, ClusterRoleBinding',
       'x.yaml (document 3): metadata.name is required',
       'x.yaml (document 4): expected a mapping with apiVersion, kind and metadata, got a list',
-      'x.yaml (document 5): unknown kind "ConfigRevision" for haproxyhq.io/v1alpha1 (the server records ConfigRevisions itself); known: HAProxyInstance, HAProxyConfig',
+      'x.yaml (document 5): unknown kind "ConfigRevision" for haproxyhq.io/v1alpha1 (the server records ConfigRevisions itself); known: HAProxyInstance, HAProxyConfig, Role, ClusterRole, RoleBinding, ClusterRoleBinding',
     ]);
   });
 
@@ -46,7 +46,7 @@ describe('parseManifests', () => {
     const text = `apiVersion: v1\nkind: List\nitems:\n- {apiVersion: haproxyhq.io/v1alpha1, kind: HAProxyInstance, metadata: {name: a}}\n- {apiVersion: haproxyhq.io/v1alpha1, kind: Nope, metadata: {name: b}}\n`;
     const { manifests, errors } = parse(text);
     expect(manifests).toEqual([]);
-    expect(errors).toEqual(['x.yaml (document 1, item 2): unknown kind "Nope" for haproxyhq.io/v1alpha1; known: HAProxyInstance, HAProxyConfig']);
+    expect(errors).toEqual(['x.yaml (document 1, item 2): unknown kind "Nope" for haproxyhq.io/v1alpha1; known: HAProxyInstance, HAProxyConfig, Role, ClusterRole, RoleBinding, ClusterRoleBinding']);
   });
 });
 

@@ -108,7 +108,7 @@ describe('hqctl apply refuses bad input, applies nothing, exits 1', () => {
   it('an unknown kind, naming the document and the kinds it knows', async () => {
     const p = file('kind.yaml', `${good}---\napiVersion: haproxyhq.io/v1alpha1\nkind: Foo\nmetadata:\n  name: foo\n`);
     const r = await hqctl(server, ['apply', '-f', p]);
-    expect(r.stderr).toBe(`error: ${p} (document 2): unknown kind "Foo" for haproxyhq.io/v1alpha1; known: HAProxyInstance, HAProxyConfig\n`);
+    expect(r.stderr).toBe(`error: ${p} (document 2): unknown kind "Foo" for haproxyhq.io/v1alpha1; known: HAProxyInstance, HAProxyConfig, Role, ClusterRole, RoleBinding, ClusterRoleBinding\n`);
     expect(r.code).toBe(1);
     expect(await exists('haproxyinstances', 'must-not-exist')).toBe(false);
   });
