@@ -233,6 +233,21 @@ describe("an enrolled agent's credential", () => {
   });
 });
 
+describe('deleting an instance', () => {
+  it("revokes its agent's credentials: a new instance of the same name needs a new enrollment", async () => {
+    const { token } = await joinToken({ instance: 'edge-9' });
+    const cred = (await enroll(token, 'edge-9')).body.token as string;
+    expect((await call(cred, 'GET', `${NS}/haproxyinstances/edge-9`)).status).toBe(200);
+    expect((await admin('DELETE', `${NS}/haproxyinstances/edge-9`)).status).toBe(200);
+    expect((await admin('POST', `${NS}/haproxyinstances`, { apiVersion: 'haproxyhq.io/v1alpha1', kind: 'HAProxyInstance', metadata: { name: 'edge-9' }, spec: {} })).status).toBe(201);
+    const deadline = Date.now() + 2000;
+    while ((await call(cred, 'GET', `${NS}/haproxyinstances/edge-9`)).status !== 401) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+});
+
 describe('API tokens for people and pipelines', () => {
   it('are made with a user and groups, shown once, listed by id, and revoked by id', async () => {
     const made = await admin('POST', `${B}/tokens`, { user: { name: 'ci', groups: ['deployers'] }, description: 'CI deploys' });

@@ -62,6 +62,8 @@ export interface ApiObject {
 
 export interface WriteContext {
   registry: ResourceRegistry;
+  /** The store itself, for strategies that keep records outside the registry (credentials). */
+  storage: Storage;
   /** Registries of other resources, for strategies that write more than one object. */
   lookup(plural: string): ResourceRegistry;
 }
@@ -170,7 +172,7 @@ export class ResourceRegistry {
     this.storage = storage;
     this.strategy = strategy;
     this.options = options;
-    this.ctx = { registry: this, lookup };
+    this.ctx = { registry: this, storage, lookup };
     this.fieldGetters = { ...METADATA_FIELDS, ...strategy.fieldLabels };
   }
 

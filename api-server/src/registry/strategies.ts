@@ -11,6 +11,7 @@ import {
   type HAProxyInstanceSpec,
 } from '@haproxyhq/schemas';
 import { SYSTEM_ACTORS } from '../audit/log.ts';
+import { CredentialStore } from '../credentials/store.ts';
 import type { Cause } from '../errors.ts';
 import type { ApiObject, ResourceStrategy, WriteContext } from './registry.ts';
 
@@ -19,6 +20,14 @@ export const contentHash = (spec: HAProxyConfigSpec) =>
   `sha256:${createHash('sha256').update(contentHashInput(spec)).digest('hex')}`;
 
 export const instanceStrategy: ResourceStrategy = {
+  /**
+   * A deleted instance takes its agent's credentials with it: a new instance of the same name is
+   * a new host, which enrolls again (its old credential must not come back to life).
+   */
+  async afterDelete(obj, ctx) {
+    await new CredentialStore(ctx.storage).revokeInstance(obj.metadata.namespace!, obj.metadata.name!);
+  },
+
   validate(obj) {
     const causes: Cause[] = [];
     const servers = (obj.spec as HAProxyInstanceSpec | undefined)?.servers ?? [];
