@@ -427,6 +427,21 @@ describe('cookie sessions and CSRF', () => {
     expect((await t.storage.list('/haproxyhq/auth/sessions/')).items.length).toBe(before - swept);
   });
 
+  it('is known to every replica (sessions live in the store): signed in on one, used and ended on another', async () => {
+    const other = await buildTestApp({ storage: t.storage, rbac: true, people: { now: () => clock } });
+    try {
+      const mine = await login('alice', 'correct horse battery staple');
+      // This replica has looked the session up, and caches it briefly.
+      expect((await call('GET', '/session', { cookie: mine.id })).status).toBe(200);
+      const there = await other.app.inject({ method: 'POST', url: '/logout', headers: { host: HOST, cookie: `${SESSION_COOKIE}=${mine.id}`, ...fromConsole(mine.csrf) } });
+      expect(there.statusCode).toBe(200);
+      clock += 6_000;
+      expect((await call('GET', '/session', { cookie: mine.id })).status).toBe(401);
+    } finally {
+      await other.app.close();
+    }
+  });
+
   it('ends every session of a user that is deleted, and a user made again under the name does not inherit them', async () => {
     await createUser('gus', 'gus password 1', ['viewers']);
     const g = await login('gus', 'gus password 1');
