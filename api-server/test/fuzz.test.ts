@@ -205,7 +205,8 @@ function malformedUrl(url: string): boolean {
   } catch {
     return true;
   }
-  return path.split('/').some((s) => s.length > 1024) || /[\u0000-\u0020\u007f-\uffff#]/u.test(path);
+  // Raw bytes outside printable ASCII (an emoji included) never reach a route over a socket.
+  return path.split('/').some((s) => s.length > 1024) || /[^\x21-\x7e]|#/u.test(path);
 }
 
 /** The path as the server sees it: inject() resolves dot segments, a socket sends them as they are. */
