@@ -1,7 +1,9 @@
 /**
  * createWatchedList: a Solid store of a resource collection, kept live by makeWatch. Batches of
  * events are applied to a plain map (watch-reducer.ts), then only the objects they touched are
- * reconciled into the store, so a status write re-renders one row, not a thousand.
+ * reconciled into the store, so a status write re-renders one row, not a thousand. Whatever reads
+ * every object (summaries, filters) reads the plain map through `snapshot()` instead: through the
+ * store it would track thousands of signals and re-run, and unlink them, on every batch.
  */
 import { batch, createMemo, createSignal, onCleanup } from 'solid-js';
 import { createStore, reconcile } from 'solid-js/store';
@@ -14,8 +16,13 @@ export interface WatchedList<T extends Obj> {
   keys: () => string[];
   /** One object by key (reactive, fine-grained). */
   get(key: string): T | undefined;
-  /** Every object in key order (re-computed when any changes: for summaries and filters). */
+  /** Every object in key order, from the store (reactive objects: for lists that render them). */
   items: () => T[];
+  /**
+   * Every object in key order as plain, untracked data, new once per applied batch (list or
+   * events): for summaries and filters that read all of them. Read-only.
+   */
+  snapshot: () => readonly T[];
   /** Whether the first list has arrived. */
   loaded: () => boolean;
   state: () => WatchState;
@@ -39,6 +46,8 @@ export function createWatchedList<T extends Obj>(opts: WatchedListOptions): Watc
   const [state, setState] = createSignal<WatchState>('connecting');
   const [error, setError] = createSignal<ApiError | undefined>();
   const held = new Map<string, T>();
+  // Bumped once per applied batch: what snapshot() depends on.
+  const [version, setVersion] = createSignal(0);
   let rv: string | undefined;
 
   const stop = makeWatch<T>({
@@ -50,6 +59,7 @@ export function createWatchedList<T extends Obj>(opts: WatchedListOptions): Watc
         setStore('byKey', reconcile(Object.fromEntries(held) as Record<string, T>));
         setKeys(sortKeys(held));
         setLoaded(true);
+        setVersion((v) => v + 1);
       });
     },
     onEvents(events) {
@@ -67,6 +77,7 @@ export function createWatchedList<T extends Obj>(opts: WatchedListOptions): Watc
           setStore('byKey', k, o === undefined ? undefined : reconcile(o));
         }
         if (membership) setKeys(sortKeys(held));
+        setVersion((v) => v + 1);
       });
     },
     onState(s, detail) {
@@ -78,5 +89,9 @@ export function createWatchedList<T extends Obj>(opts: WatchedListOptions): Watc
   });
   onCleanup(stop);
   const items = createMemo(() => keys().map((k) => store.byKey[k]).filter((o): o is T => o !== undefined));
-  return { keys, get: (k) => store.byKey[k], items, loaded, state, error };
+  const snapshot = createMemo(() => {
+    version();
+    return keys().map((k) => held.get(k)).filter((o): o is T => o !== undefined);
+  });
+  return { keys, get: (k) => store.byKey[k], items, snapshot, loaded, state, error };
 }

@@ -7,6 +7,7 @@ import type { HAProxyInstance, Lease } from '@haproxyhq/schemas';
 import { A, useSearchParams } from '@solidjs/router';
 import { For, Show, createMemo, createSignal } from 'solid-js';
 import { collectionPath } from '../api/client.ts';
+import { keyOf } from '../api/watch-reducer.ts';
 import { createWatchedList } from '../api/watched-list.ts';
 import Age from '../components/Age.tsx';
 import ConditionBadge from '../components/ConditionBadge.tsx';
@@ -23,6 +24,9 @@ const FILTERS: { value: ConditionFilter; label: string }[] = [
   { value: 'apply-failed', label: 'Apply failed' },
   { value: 'drifted', label: 'Drifted' },
 ];
+
+/** Same elements in the same order: a memo that recomputes to this does not notify. */
+const sameItems = <T,>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Without a Lease to say otherwise, a heartbeat older than this is shown as late. */
 const LATE_MS = 45_000;
@@ -53,10 +57,23 @@ function FleetView(props: {
   const ns = () => props.params.ns ?? '';
   const cond = () => (props.params.c as ConditionFilter | undefined) ?? 'all';
   const q = () => (props.params.q ?? '').toLowerCase();
-  const namespaces = createMemo(() => [...new Set(list.items().map((i) => i.metadata.namespace ?? 'default'))].sort());
-  const inNamespace = createMemo(() => (ns() ? list.items().filter((i) => i.metadata.namespace === ns()) : list.items()));
+  // Summary and filters read every instance: from the plain snapshot (once per batch of events),
+  // not through the store, which would track every field they read (issue 5: smooth at 1,000).
+  const namespaces = createMemo(() => [...new Set(list.snapshot().map((i) => i.metadata.namespace ?? 'default'))].sort(), [], { equals: sameItems });
+  const inNamespace = createMemo(() => (ns() ? list.snapshot().filter((i) => i.metadata.namespace === ns()) : list.snapshot()));
   const summary = createMemo(() => summarize(inNamespace()));
-  const visible = createMemo(() => inNamespace().filter((i) => matchesFilter(i, cond()) && (!q() || i.metadata.name!.toLowerCase().includes(q()))));
+  // The rows render the store's objects (fine-grained updates). Which rows is decided on the plain
+  // data, as keys: unfiltered, that is the list's keys, which change only when instances come or
+  // go, so a batch of status writes does not touch the table's membership at all.
+  const visibleKeys = createMemo(
+    () =>
+      !ns() && cond() === 'all' && !q()
+        ? list.keys()
+        : inNamespace().filter((i) => matchesFilter(i, cond()) && (!q() || i.metadata.name!.toLowerCase().includes(q()))).map((i) => keyOf(i.metadata)),
+    [],
+    { equals: sameItems },
+  );
+  const visible = createMemo(() => visibleKeys().map((k) => list.get(k)).filter((i): i is HAProxyInstance => i !== undefined));
 
   return (
     <>
@@ -117,7 +134,7 @@ function FleetView(props: {
 
       <Show when={list.loaded()} fallback={<p class="muted">Loading instances…</p>}>
         <p class="muted" aria-live="polite">
-          Showing {visible().length} of {list.items().length} instance{list.items().length === 1 ? '' : 's'}
+          Showing {visible().length} of {list.keys().length} instance{list.keys().length === 1 ? '' : 's'}
           {props.labelSelector ? ` matching ${props.labelSelector}` : ''}.
         </p>
         <div class="table-wrap">
@@ -140,7 +157,7 @@ function FleetView(props: {
             </tbody>
           </table>
         </div>
-        <Show when={list.items().length === 0}>
+        <Show when={list.keys().length === 0}>
           <p class="empty">No instances yet. An agent registers its instance when it starts: <code>hq-agent run --name edge-1</code>.</p>
         </Show>
       </Show>
@@ -167,6 +184,12 @@ function InstanceRow(props: { i: HAProxyInstance; lease: Lease | undefined }) {
   const lateAfter = () => (props.lease?.spec?.leaseDurationSeconds ? props.lease.spec.leaseDurationSeconds * 1000 : LATE_MS);
   const desired = () => props.i.spec?.configRevision;
   const applied = () => props.i.status?.appliedRevision;
+  // One lookup per condition when the instance changes, not one per read (a badge reads it thrice).
+  const condition = (type: string) => createMemo(() => conditionOf(props.i, type));
+  const ready = condition('Ready');
+  const agent = condition('AgentConnected');
+  const haproxy = condition('HAProxyRunning');
+  const drifted = condition('Drifted');
   return (
     <tr data-instance={props.i.metadata.name}>
       <th scope="row">
@@ -174,10 +197,10 @@ function InstanceRow(props: { i: HAProxyInstance; lease: Lease | undefined }) {
         <Show when={props.i.spec?.paused}> <span class="tag">paused</span></Show>
       </th>
       <td>{props.i.metadata.namespace}</td>
-      <td><ConditionBadge type="Ready" condition={conditionOf(props.i, 'Ready')} /></td>
-      <td><ConditionBadge type="AgentConnected" condition={conditionOf(props.i, 'AgentConnected')} /></td>
-      <td><ConditionBadge type="HAProxyRunning" condition={conditionOf(props.i, 'HAProxyRunning')} /></td>
-      <td><ConditionBadge type="Drifted" condition={conditionOf(props.i, 'Drifted')} /></td>
+      <td><ConditionBadge type="Ready" condition={ready()} /></td>
+      <td><ConditionBadge type="AgentConnected" condition={agent()} /></td>
+      <td><ConditionBadge type="HAProxyRunning" condition={haproxy()} /></td>
+      <td><ConditionBadge type="Drifted" condition={drifted()} /></td>
       <td>
         <code>{applied() ?? '—'}</code>
         <Show when={desired() && desired() !== applied()}>
