@@ -54,6 +54,42 @@ export class ApiError extends Error {
   }
 }
 
+/** A non-2xx answer as an ApiError carrying the server's Status reason and message. */
+export function statusError(code: number, body: unknown): ApiError {
+  const st = body as { reason?: unknown; message?: unknown } | undefined;
+  return new ApiError(code, typeof st?.reason === 'string' ? st.reason : 'Unknown', typeof st?.message === 'string' ? st.message : `HTTP ${code}`);
+}
+
+/**
+ * One JSON request outside client-node, for the two calls it cannot make: enrollment (no
+ * credential yet) and the credentials subresource POST. Resolves with the status and the parsed
+ * body (undefined when it is not JSON); transport errors and the timeout reject.
+ */
+export function requestJson(url: URL, opts: RequestOptions, body?: string, timeoutMs = 30_000): Promise<{ status: number; body: unknown }> {
+  const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+  const headers = { ...opts.headers, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) };
+  return new Promise((resolve, reject) => {
+    const req = send(url, { ...opts, headers, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        resolve({ status: res.statusCode ?? 500, body: parsed });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within ${timeoutMs / 1000} s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
 export interface InstanceWatchHandlers {
@@ -310,29 +346,9 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
         const url = new URL(`${kc.getCurrentCluster()!.server}/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURALS.instance}/${encodeURIComponent(name)}/credentials`);
         const opts: RequestOptions = { method: 'POST', headers: {} };
         await kc.applyToHTTPSOptions(opts);
-        opts.headers = { ...opts.headers, accept: 'application/json' };
-        const request = url.protocol === 'http:' ? httpRequest : httpsRequest;
-        return new Promise<unknown>((resolve, reject) => {
-          const req = request(url, opts, (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (d: string) => (text += d));
-            res.on('end', () => {
-              let parsed: unknown;
-              try {
-                parsed = JSON.parse(text);
-              } catch {
-                parsed = undefined;
-              }
-              if (res.statusCode === 201 || res.statusCode === 200) return resolve(parsed);
-              const st = parsed as { reason?: unknown; message?: unknown } | undefined;
-              reject(new ApiError(res.statusCode ?? 500, typeof st?.reason === 'string' ? st.reason : 'Unknown', typeof st?.message === 'string' ? st.message : `HTTP ${res.statusCode}`));
-            });
-            res.on('error', reject);
-          });
-          req.on('error', reject);
-          req.end();
-        });
+        const res = await requestJson(url, opts);
+        if (res.status === 201 || res.status === 200) return res.body;
+        throw statusError(res.status, res.body);
       };
       return check<Enrollment>(EnrollmentSchema, await call(send), 'Enrollment');
     },

@@ -5,12 +5,10 @@
  * client-node's KubeConfig to authenticate with (the server's CA is given by the operator).
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { EnrollmentSchema, type Enrollment } from '@haproxyhq/schemas';
-import { ApiError } from './client.ts';
+import { requestJson, statusError } from './client.ts';
 
 /** Where an agent keeps the credential enrollment gave it. */
 export const stateKubeconfigPath = (stateDir: string) => join(stateDir, 'kubeconfig');
@@ -25,48 +23,15 @@ export interface EnrollOptions {
 }
 
 /** POST /enroll: the credential, or an ApiError with the server's message (401/403/429), or a transport error. */
-export function enroll(o: EnrollOptions): Promise<Enrollment> {
+export async function enroll(o: EnrollOptions): Promise<Enrollment> {
   const url = new URL('/enroll', o.server);
-  const body = JSON.stringify({ token: o.token, instance: o.instance });
-  const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
-  return new Promise((resolve, reject) => {
-    const req = send(
-      url,
-      {
-        method: 'POST',
-        ...(o.ca ? { ca: o.ca } : {}),
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), accept: 'application/json' },
-        timeout: o.timeoutMs ?? 30_000,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            parsed = undefined;
-          }
-          if (res.statusCode !== 200) {
-            const s = parsed as { reason?: unknown; message?: unknown; details?: { retryAfterSeconds?: unknown } } | undefined;
-            const err = new ApiError(res.statusCode ?? 500, typeof s?.reason === 'string' ? s.reason : 'Unknown', typeof s?.message === 'string' ? s.message : `HTTP ${res.statusCode}`);
-            return reject(err);
-          }
-          if (!Value.Check(EnrollmentSchema, parsed)) {
-            const first = Value.Errors(EnrollmentSchema, parsed).First();
-            return reject(new Error(`the server sent an invalid Enrollment: ${first ? `${first.path}: ${first.message}` : 'schema mismatch'}`));
-          }
-          resolve(parsed);
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${o.server} within ${(o.timeoutMs ?? 30_000) / 1000} s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
+  const res = await requestJson(url, { method: 'POST', ...(o.ca ? { ca: o.ca } : {}) }, JSON.stringify({ token: o.token, instance: o.instance }), o.timeoutMs);
+  if (res.status !== 200) throw statusError(res.status, res.body);
+  if (!Value.Check(EnrollmentSchema, res.body)) {
+    const first = Value.Errors(EnrollmentSchema, res.body).First();
+    throw new Error(`the server sent an invalid Enrollment: ${first ? `${first.path}: ${first.message}` : 'schema mismatch'}`);
+  }
+  return res.body;
 }
 
 /** A kubeconfig (JSON, which is YAML too) for an enrolled agent: server, CA, its token and namespace. */
