@@ -9,6 +9,7 @@
  * Pure: no file system access, so tests can run it on any text.
  */
 import type { KeywordData, KeywordEntry, ProxyKeywordEntry, SectionInfo } from '../src/editor/keywords/types.ts';
+import { STANDALONE_SECTIONS } from '../src/editor/sections.ts';
 
 /** A numbered chapter of the manual ("3.4. Userlists") with its body lines. */
 interface Chapter {
@@ -25,27 +26,6 @@ interface ManualEntry {
   /** The description's text, to expand names with placeholders. */
   body: string;
 }
-
-/**
- * Section keywords that are not proxies and have a chapter of their own. A chapter counts as
- * describing one of them when its first described keyword is that section keyword, so the list
- * may name sections a given manual does not have (newer versions add crt-store, traces, acme).
- */
-const STANDALONE_SECTIONS = [
-  'userlist',
-  'peers',
-  'mailers',
-  'program',
-  'http-errors',
-  'ring',
-  'log-forward',
-  'resolvers',
-  'cache',
-  'fcgi-app',
-  'crt-store',
-  'traces',
-  'acme',
-];
 
 const HEADING = /^(\d+(?:\.\d+)*)\.\s+(\S.*?)\s*$/;
 const UNDERLINE = /^-{3,}\s*$/;
@@ -381,6 +361,7 @@ export function parseManual(text: string): KeywordData {
     const opener = entries[0];
     if (!opener) continue;
     const name = firstWord(opener.headers[0]!);
+    // A chapter describes a standalone section when its first described keyword is that section's.
     if (!STANDALONE_SECTIONS.includes(name) || sections[name]) continue;
     const keywords: Record<string, KeywordEntry> = {};
     for (const e of entries.slice(1)) {

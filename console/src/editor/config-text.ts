@@ -3,7 +3,7 @@
  * line-based (a keyword, then words split on unquoted blanks, `#` to the end of the line).
  */
 import type { Text } from '@codemirror/state';
-import { SECTION_KEYWORDS } from './haproxy-language.ts';
+import { SECTION_KEYWORDS } from './sections.ts';
 
 /** One word of a line and its offset in the line. */
 export interface Word {

@@ -10,7 +10,7 @@ import type { Diagnostic } from '@codemirror/lint';
 import type { Line, Text } from '@codemirror/state';
 import type { HAProxyInstanceStatus, Status } from '@haproxyhq/schemas';
 import { firstWordOf, wordsOf } from './config-text.ts';
-import { SECTION_KEYWORDS } from './haproxy-language.ts';
+import { SECTION_KEYWORDS } from './sections.ts';
 import type { KeywordIndex } from './keywords/index.ts';
 
 /** An error or warning about a line of the config, before it is placed in a document. */

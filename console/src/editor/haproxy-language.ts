@@ -5,34 +5,10 @@
  */
 import { HighlightStyle, LanguageSupport, StreamLanguage, foldService, indentService, type StringStream } from '@codemirror/language';
 import { Tag, tags as t } from '@lezer/highlight';
+import { SECTION_KEYWORDS } from './sections.ts';
 
 /** Highlighting tag of our own `{{ ... }}` template placeholders, which are not HAProxy syntax. */
 export const templateTag = Tag.define();
-
-/**
- * Keywords that open a section. Syntax, not version data: the set changes rarely and a section
- * HAProxy does not know is still highlighted as one (newer sections are listed too).
- */
-export const SECTION_KEYWORDS: ReadonlySet<string> = new Set([
-  'global',
-  'defaults',
-  'frontend',
-  'backend',
-  'listen',
-  'userlist',
-  'peers',
-  'mailers',
-  'program',
-  'http-errors',
-  'ring',
-  'log-forward',
-  'resolvers',
-  'cache',
-  'fcgi-app',
-  'crt-store',
-  'traces',
-  'acme',
-]);
 
 // Keywords whose next word is part of the keyword ("option httplog", "timeout client",
 // "no option ...", "tcp-request content").
