@@ -36,13 +36,13 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureDebianBinary, findOnPath } from './lib/debian-package.ts';
-import { DOC, UsageError, hr, memory, msSince, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, machineFacts, type Machine as BaseMachine, hr, memory, msSince, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
 import { contentHash, createApplier } from '../agent/src/apply/pipeline.ts';
 import type { ApplyResult, DesiredConfig } from '../agent/src/apply/types.ts';
 import { currentWorker, parseShowInfo, parseShowProc } from '../agent/src/haproxy/master-cli.ts';
@@ -1011,33 +1011,16 @@ function idleNotes(p: IdlePart): string[] {
   return notes;
 }
 
-interface Machine {
-  cpu: string;
-  cores: number;
-  memGiB: number;
-  node: string;
-  os: string;
-  haproxy: string;
-  load: number;
-}
+type Machine = BaseMachine & { haproxy: string };
 
 function machine(bin: string): Machine {
-  const c = cpus();
   let haproxy = 'haproxy (unknown version)';
   try {
     haproxy = execFileSync(bin, ['-v'], { encoding: 'utf8' }).split('\n')[0]!.replace(/ - https?:.*$/, '').trim();
   } catch {
     // reported as unknown
   }
-  return {
-    cpu: c[0]?.model.trim() ?? 'unknown',
-    cores: c.length,
-    memGiB: totalmem() / 1024 ** 3,
-    node: process.version,
-    os: `${platform()} ${release()}`,
-    haproxy,
-    load: loadavg()[0] ?? 0,
-  };
+  return { ...machineFacts(), haproxy };
 }
 
 interface Results {

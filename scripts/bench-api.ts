@@ -21,10 +21,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
-import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DOC, UsageError, filesystemOf, hr, memory, msSince, processCpuMs, runMain, textTable, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, machineFacts, type Machine as BaseMachine, filesystemOf, hr, memory, msSince, processCpuMs, runMain, textTable, writeDocSection } from './lib/bench.ts';
 import { Etcd3 } from 'etcd3';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import type { KeyValue, Storage } from '../api-server/src/storage/types.ts';
@@ -690,29 +690,9 @@ function mdTable(b: BackendResult): string {
   return [h, align, ...b.rows.map((r) => cells(b, r))].map((row) => `| ${row.join(' | ')} |`).join('\n');
 }
 
-interface Machine {
-  cpu: string;
-  cores: number;
-  memGiB: number;
-  node: string;
-  os: string;
-  etcd: string;
-  /** 1-minute load average when the run started: other work on the machine skews the numbers. */
-  load: number;
-}
+type Machine = BaseMachine & { etcd: string };
 
-function machine(): Machine {
-  const c = cpus();
-  return {
-    cpu: c[0]?.model.trim() ?? 'unknown',
-    cores: c.length,
-    memGiB: totalmem() / 1024 ** 3,
-    node: process.version,
-    os: `${platform()} ${release()}`,
-    etcd: etcdVersion(),
-    load: loadavg()[0] ?? 0,
-  };
-}
+const machine = (): Machine => ({ ...machineFacts(), etcd: etcdVersion() });
 
 function section(results: BackendResult[], m: Machine, o: Opts, date: string, totalSeconds: number): string {
   const lines: string[] = [

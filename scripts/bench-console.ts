@@ -32,12 +32,12 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { Browser, CDPSession, Page } from 'playwright-core';
-import { DOC, UsageError, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, machineFacts, type Machine as BaseMachine, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
 import { BenchApi } from './lib/api-client.ts';
 import { clock, startFleet, type Fleet } from './lib/fleet-sim.ts';
 import { startServer, type ServerProcess } from '../api-server/test/support/server.ts';
@@ -570,22 +570,13 @@ const rolloutCells = (r: Row) => {
 const mdTable = (head: string[], body: string[][]) =>
   [head, head.map((_, i) => (i < 2 || i === head.length - 1 ? '---' : '---:')), ...body].map((row) => `| ${row.join(' | ')} |`).join('\n');
 
-interface Machine {
-  cpu: string;
-  cores: number;
-  memGiB: number;
-  node: string;
-  os: string;
-  load: number;
+type Machine = BaseMachine & {
   /** 1-minute load average when the run ended (the machine is shared: say how busy it was). */
   loadAfter: number;
   browser: string;
-}
+};
 
-function machine(browser: Browser): Machine {
-  const c = cpus();
-  return { cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length, memGiB: totalmem() / 1024 ** 3, node: process.version, os: `${platform()} ${release()}`, load: loadavg()[0] ?? 0, loadAfter: NaN, browser: `Chromium ${browser.version()}` };
-}
+const machine = (browser: Browser): Machine => ({ ...machineFacts(), loadAfter: NaN, browser: `Chromium ${browser.version()}` });
 
 const lag = (ms: number) => (ms >= 0 ? `${fmtMs(ms)} after` : `${fmtMs(-ms)} before`);
 

@@ -29,11 +29,11 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DOC, UsageError, filesystemOf, memory, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, machineFacts, type Machine, filesystemOf, memory, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
 import { clock, startFleet, type Fleet, type FleetCounts, type FleetOptions, type RevisionTimings } from './lib/fleet-sim.ts';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import { startServer } from '../api-server/test/support/server.ts';
@@ -602,19 +602,7 @@ function sizeCells(r: SizeResult): string[] {
   ];
 }
 
-interface Machine {
-  cpu: string;
-  cores: number;
-  memGiB: number;
-  node: string;
-  os: string;
-  load: number;
-}
-
-function machine(): Machine {
-  const c = cpus();
-  return { cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length, memGiB: totalmem() / 1024 ** 3, node: process.version, os: `${platform()} ${release()}`, load: loadavg()[0] ?? 0 };
-}
+const machine = machineFacts;
 
 function breakdown(results: SizeResult[], floorP50: number): string[] {
   const lines: string[] = [];

@@ -1,6 +1,7 @@
 /** What the benchmark scripts share: timing, /proc readings, and writing their section of docs/benchmarks.md. */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -97,4 +98,20 @@ export function textTable(head: string[], rows: string[][], isText: (column: num
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => (isText(i, r.length) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The machine a benchmark ran on, as every section of docs/benchmarks.md states it. */
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memGiB: number;
+  node: string;
+  os: string;
+  /** 1-minute load average when the run started: other work on the machine skews the numbers. */
+  load: number;
+}
+
+export function machineFacts(): Machine {
+  const c = cpus();
+  return { cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length, memGiB: totalmem() / 1024 ** 3, node: process.version, os: `${platform()} ${release()}`, load: loadavg()[0] ?? 0 };
 }
