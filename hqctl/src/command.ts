@@ -1,6 +1,8 @@
 /** What every command gets: its parsed flags, output streams, and a client made on first use. */
 import type { FlagSpec, FlagValues } from './args.ts';
+import { bool } from './args.ts';
 import type { HQClient } from './client.ts';
+import { ApiError, formatError, isNotFound } from './errors.ts';
 
 export interface Context {
   positionals: string[];
@@ -46,3 +48,24 @@ export const FILENAME_FLAG: FlagSpec = {
   type: 'strings',
   help: 'FILE, directory of *.yaml/*.yml/*.json, or - for standard input (repeatable)',
 };
+
+/**
+ * Delete each target as kubectl does: "<what> deleted" per success, the server's error per
+ * failure (and exit 1 at the end), and a missing one skipped with --ignore-not-found.
+ */
+export async function deleteEach<T>(ctx: Context, targets: readonly T[], del: (t: T) => Promise<unknown>, deleted: (t: T) => string): Promise<number> {
+  const ignoreMissing = bool(ctx.flags, 'ignore-not-found');
+  let code = 0;
+  for (const t of targets) {
+    try {
+      await del(t);
+      ctx.out(`${deleted(t)} deleted\n`);
+    } catch (err) {
+      if (ignoreMissing && isNotFound(err)) continue;
+      if (!(err instanceof ApiError)) throw err;
+      ctx.err(formatError(err) + '\n');
+      code = 1;
+    }
+  }
+  return code;
+}

@@ -1,7 +1,7 @@
 /** `hqctl delete`: by name, by TYPE/NAME, by -f manifests, or by -l selector. */
 import { bool, str, strs } from '../args.ts';
-import { ALL_NAMESPACES_FLAG, FILENAME_FLAG, SELECTOR_FLAG, type Command } from '../command.ts';
-import { ApiError, CliError, formatError, isNotFound } from '../errors.ts';
+import { ALL_NAMESPACES_FLAG, FILENAME_FLAG, SELECTOR_FLAG, deleteEach, type Command } from '../command.ts';
+import { CliError } from '../errors.ts';
 import { readManifests } from '../manifests.ts';
 import { JOIN_TOKEN_TYPES, TOKEN_TYPES, deleteTokens } from './tokens.ts';
 import { USER_TYPES, deleteUsers } from './users.ts';
@@ -41,7 +41,6 @@ Examples:
     const files = strs(ctx.flags, 'filename');
     const selector = str(ctx.flags, 'selector');
     const every = bool(ctx.flags, 'all');
-    const ignoreMissing = bool(ctx.flags, 'ignore-not-found');
     const allNs = bool(ctx.flags, 'all-namespaces');
     const targets: { r: Resource; namespace: string; name: string }[] = [];
     const client = () => ctx.client();
@@ -77,18 +76,6 @@ Examples:
       }
     }
 
-    let code = 0;
-    for (const t of targets) {
-      try {
-        await client().delete(t.r, t.namespace, t.name);
-        ctx.out(`${singularQuoted(t.r, t.name)} deleted\n`);
-      } catch (err) {
-        if (ignoreMissing && isNotFound(err)) continue;
-        if (!(err instanceof ApiError)) throw err;
-        ctx.err(formatError(err) + '\n');
-        code = 1;
-      }
-    }
-    return code;
+    return deleteEach(ctx, targets, (t) => client().delete(t.r, t.namespace, t.name), (t) => singularQuoted(t.r, t.name));
   },
 };

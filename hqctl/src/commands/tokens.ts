@@ -7,9 +7,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MAX_JOIN_TOKEN_TTL_SECONDS, humanDuration, type APIToken, type JoinToken } from '@haproxyhq/schemas';
-import { bool, parseDuration, str, strs } from '../args.ts';
-import { OUTPUT_FLAG, type Command, type Context } from '../command.ts';
-import { ApiError, CliError, formatError, isNotFound } from '../errors.ts';
+import { parseDuration, str, strs } from '../args.ts';
+import { OUTPUT_FLAG, deleteEach, type Command, type Context } from '../command.ts';
+import { CliError } from '../errors.ts';
 import { age, columns, listOf, toJson, toYaml } from '../printers.ts';
 import { USER_TYPES, createUser } from './users.ts';
 
@@ -91,20 +91,12 @@ export async function getTokens(ctx: Context, join: boolean): Promise<number> {
 export async function deleteTokens(ctx: Context, join: boolean): Promise<number> {
   const ids = ctx.positionals.slice(1);
   if (ids.length === 0) throw new CliError(`you must give the id of the ${join ? 'join token' : 'token'} to delete (hqctl get ${join ? 'join-tokens' : 'tokens'} lists them)`);
-  let code = 0;
-  for (const id of ids) {
-    try {
-      if (join) await ctx.client().deleteJoinToken(ctx.namespace(), id);
-      else await ctx.client().revokeToken(id);
-      ctx.out(`${join ? 'join-token' : 'token'} "${id}" deleted\n`);
-    } catch (err) {
-      if (bool(ctx.flags, 'ignore-not-found') && isNotFound(err)) continue;
-      if (!(err instanceof ApiError)) throw err;
-      ctx.err(formatError(err) + '\n');
-      code = 1;
-    }
-  }
-  return code;
+  return deleteEach(
+    ctx,
+    ids,
+    (id) => (join ? ctx.client().deleteJoinToken(ctx.namespace(), id) : ctx.client().revokeToken(id)),
+    (id) => `${join ? 'join-token' : 'token'} "${id}"`,
+  );
 }
 
 const HELP = `Create a user, an API token or an agent's join token.

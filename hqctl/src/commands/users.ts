@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { humanDuration, type User } from '@haproxyhq/schemas';
 import { bool, str, strs } from '../args.ts';
-import type { Command, Context } from '../command.ts';
-import { ApiError, CliError, formatError, isNotFound } from '../errors.ts';
+import { deleteEach, type Command, type Context } from '../command.ts';
+import { CliError } from '../errors.ts';
 import { age, columns, listOf, toJson, toYaml } from '../printers.ts';
 
 /** The names `get`, `delete` and `create` take for users. */
@@ -56,19 +56,7 @@ export async function getUsers(ctx: Context): Promise<number> {
 export async function deleteUsers(ctx: Context): Promise<number> {
   const names = ctx.positionals.slice(1);
   if (names.length === 0) throw new CliError('you must name the user to delete (hqctl get users lists them)');
-  let code = 0;
-  for (const name of names) {
-    try {
-      await ctx.client().deleteUser(name);
-      ctx.out(`user "${name}" deleted\n`);
-    } catch (err) {
-      if (bool(ctx.flags, 'ignore-not-found') && isNotFound(err)) continue;
-      if (!(err instanceof ApiError)) throw err;
-      ctx.err(formatError(err) + '\n');
-      code = 1;
-    }
-  }
-  return code;
+  return deleteEach(ctx, names, (name) => ctx.client().deleteUser(name), (name) => `user "${name}"`);
 }
 
 /** `hqctl create user NAME [--group G]... [--password-stdin]`. */
