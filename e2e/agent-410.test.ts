@@ -3,18 +3,17 @@
  * through a short history fast): one re-list, resuming from the list's revision, not a loop of
  * 410s; and it still applies what it is told afterwards.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { simpleConfig, startHAProxy, type HAProxyProcess } from '../agent/test/support/haproxy.ts';
 import { configFixture, instanceFixture, ns } from '../api-server/test/support/fixtures.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 import { until as poll } from '../api-server/test/support/until.ts';
+import { spawnAgent } from './support/agent.ts';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stateDir = mkdtempSync(join(tmpdir(), 'hq-agent-410-'));
 let server: ServerProcess;
 let haproxy: HAProxyProcess;
@@ -35,13 +34,11 @@ it('re-lists once after a 410 and resumes from the current revision instead of l
   const args = ['--history-revisions', '100', '--controllers', 'false'];
   server = await startServer({ args });
   haproxy = await startHAProxy({ config: (ports) => simpleConfig(ports[0]!, 'v0') });
-  agent = spawn(process.execPath, [
-    join(repo, 'agent/src/main.ts'), 'run', '--kubeconfig', server.kubeconfig, '--name', 'edge-410',
-    '--haproxy-config', haproxy.configPath, '--master-socket', haproxy.masterSocket, '--state-dir', stateDir,
-    '--coalesce-ms', '50', '--heartbeat-seconds', '30', '--resync-seconds', '30',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  agent.stdout!.on('data', (d: Buffer) => (log += d));
-  agent.stderr!.on('data', (d: Buffer) => (log += d));
+  agent = spawnAgent({
+    kubeconfig: server.kubeconfig, name: 'edge-410', haproxy, stateDir,
+    args: ['--coalesce-ms', '50', '--heartbeat-seconds', '30', '--resync-seconds', '30'],
+    onOutput: (d) => (log += d),
+  });
   await until('registered', async () => (await request(server, 'GET', `${ns('haproxyinstances')}/edge-410`)).status === 200);
 
   // The server restarts (the watch breaks) and 300 writes push the agent's resourceVersion out of

@@ -8,14 +8,14 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHAProxy, type HAProxyProcess } from '../agent/test/support/haproxy.ts';
+import { httpGet, simpleConfig, startHAProxy, type HAProxyProcess } from '../agent/test/support/haproxy.ts';
 import { freePort } from '../api-server/test/support/ports.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
+import { until as poll } from '../api-server/test/support/until.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const B = '/apis/haproxyhq.io/v1alpha1';
@@ -33,44 +33,8 @@ const stateDir = join(dir, 'state');
 const caFile = join(dir, 'ca.crt');
 const stateKubeconfig = join(stateDir, 'kubeconfig');
 
-const cfg = (body: string) => `global
-    default-path config
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 10s
-    timeout server 10s
-
-frontend fe
-    bind 127.0.0.1:${frontPort}
-    http-request return status 200 content-type text/plain string "${body}"
-`;
-
-function httpGet(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}\nagent log:\n${agentLog.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const cfg = (body: string) => simpleConfig(frontPort, body);
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>) => poll(what, fn, { context: () => `agent log:\n${agentLog.slice(-3000)}` });
 
 const common = () => [
   '--name', NAME,
@@ -145,7 +109,7 @@ describe('hq-agent joining with a join token', () => {
     const pinned = await request(server, 'PATCH', `${NS}/haproxyinstances/${NAME}`, { spec: { configRevision: 'joined-1' } }, { 'content-type': 'application/merge-patch+json' });
     expect(pinned.status, pinned.text).toBe(200);
     await until('Ready', async () => condition(await instance(), 'Ready')?.status === 'True');
-    expect(await httpGet(frontPort)).toBe('v1');
+    expect((await httpGet(frontPort)).body).toBe('v1');
     // Neither the join token nor the credential is ever logged.
     expect(agentLog).not.toContain(joinToken);
     expect(agentLog).not.toContain(credentialToken()!);
@@ -204,7 +168,7 @@ describe('hq-agent joining with a join token', () => {
       const i = await instance();
       return i.status?.appliedRevision === 'joined-2' && condition(i, 'Ready')?.status === 'True';
     });
-    expect(await httpGet(frontPort)).toBe('v2');
+    expect((await httpGet(frontPort)).body).toBe('v2');
     expect(agentLog).not.toContain(fresh);
   });
 

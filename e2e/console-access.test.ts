@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 import { until } from '../api-server/test/support/until.ts';
-import { launchChromium, openPage, type WatchedPage } from './support/browser.ts';
+import { launchChromium, openSignedIn, type WatchedPage } from './support/browser.ts';
 import { buildConsole } from './support/console-build.ts';
 
 const B = '/apis/haproxyhq.io/v1alpha1';
@@ -21,10 +21,7 @@ beforeAll(async () => {
   consoleBuild = await buildConsole();
   server = await startServer({ args: ['--console-dir', consoleBuild.dir] });
   browser = await launchChromium();
-  w = await openPage(browser);
-  await w.page.goto(`${server.url}/signin?next=/access`);
-  await w.page.evaluate(`sessionStorage.setItem('haproxyhq.token', ${JSON.stringify(server.token)})`);
-  await w.page.goto(`${server.url}/access`);
+  w = await openSignedIn(browser, server.url, server.token, '/access');
 }, 300_000);
 afterAll(async () => {
   await browser?.close();

@@ -6,7 +6,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
-import { launchChromium, openPage, type WatchedPage } from './support/browser.ts';
+import { launchChromium, openSignedIn, type WatchedPage } from './support/browser.ts';
 import { buildConsole } from './support/console-build.ts';
 
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
@@ -26,10 +26,7 @@ beforeAll(async () => {
   expect((await request(server, 'POST', `${NS}/haproxyconfigs`, { metadata: { name: 'web' }, spec: { config: 'global\n' } })).status).toBe(201);
   expect((await request(server, 'DELETE', `${NS}/haproxyinstances/edge-0`, undefined, { authorization: 'Bearer hq_no-such-token-here' })).status).toBe(401);
   browser = await launchChromium();
-  w = await openPage(browser);
-  await w.page.goto(`${server.url}/signin?next=/audit`);
-  await w.page.evaluate(`sessionStorage.setItem('haproxyhq.token', ${JSON.stringify(server.token)})`);
-  await w.page.goto(`${server.url}/audit`);
+  w = await openSignedIn(browser, server.url, server.token, '/audit');
 }, 300_000);
 afterAll(async () => {
   await browser?.close();

@@ -9,21 +9,20 @@
  * out, and is refused (then throttled) with a wrong one. The browser console stays free of errors
  * throughout (but the refused connections of the outage, and the refused sign-ins).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHAProxy, startHttpBackend, type HAProxyProcess, type HttpBackend } from '../agent/test/support/haproxy.ts';
+import { simpleConfig, startHAProxy, startHttpBackend, type HAProxyProcess, type HttpBackend } from '../agent/test/support/haproxy.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 import { until as poll } from '../api-server/test/support/until.ts';
+import { spawnAgent } from './support/agent.ts';
 import { launchChromium, openPage, type WatchedPage } from './support/browser.ts';
 import { buildConsole } from './support/console-build.ts';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
 const NAMES = ['edge-a', 'edge-b'] as const;
 
@@ -92,26 +91,7 @@ const rolledOut = (rev: string) =>
 function startAgent(name: string, h: HAProxyProcess): ChildProcess {
   const stateDir = mkdtempSync(join(tmpdir(), 'hq-console-state-'));
   stateDirs.push(stateDir);
-  const child = spawn(
-    process.execPath,
-    [
-      join(repo, 'agent/src/main.ts'), 'run',
-      '--kubeconfig', server.kubeconfig,
-      '--name', name,
-      '--labels', 'suite=console',
-      '--haproxy-config', h.configPath,
-      '--master-socket', h.masterSocket,
-      '--state-dir', stateDir,
-      '--coalesce-ms', '100',
-      '--heartbeat-seconds', '2',
-      '--resync-seconds', '2',
-      '--stats-seconds', '2',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout!.on('data', (d: Buffer) => (logs += `[${name}] ${d}`));
-  child.stderr!.on('data', (d: Buffer) => (logs += `[${name}] ${d}`));
-  return child;
+  return spawnAgent({ kubeconfig: server.kubeconfig, name, labels: 'suite=console', haproxy: h, stateDir, args: ['--stats-seconds', '2'], onOutput: (d) => (logs += `[${name}] ${d}`) });
 }
 
 const startApiServer = (dataDir?: string) =>
@@ -128,7 +108,7 @@ beforeAll(async () => {
   for (const name of NAMES) {
     const h = await startHAProxy({
       ports: 2,
-      config: (p) => `global\n    default-path config\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 2s\nfrontend boot\n    bind 127.0.0.1:${p[0]}\n    http-request return status 200 content-type text/plain string boot\n`,
+      config: (p) => simpleConfig(p[0]!, 'boot'),
     });
     haproxies[name] = h;
     frontPorts[name] = h.ports[1]!;

@@ -6,15 +6,16 @@
  * and `hqctl ready` brings it back. Every port is a free one, so this runs beside the other e2e
  * tests.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet, simpleConfig, startHAProxy, startHttpBackend, type HAProxyProcess, type HttpBackend } from '../agent/test/support/haproxy.ts';
 import { startServer, type ServerProcess } from '../api-server/test/support/server.ts';
-import { EXAMPLES, NODE, hqctl, repo } from '../hqctl/test/support.ts';
+import { EXAMPLES, hqctl } from '../hqctl/test/support.ts';
 import { until as poll } from '../api-server/test/support/until.ts';
+import { spawnAgent } from './support/agent.ts';
 
 const NAME = 'e2e-edge';
 let server: ServerProcess;
@@ -52,24 +53,7 @@ spec:
     app2: 127.0.0.1:${backends[1]!.port}
 `;
   expect(await ok(['apply', '-f', '-'], manifest)).toBe(`haproxyinstance.haproxyhq.io/${NAME} created\n`);
-  agent = spawn(
-    NODE,
-    [
-      join(repo, 'agent/src/main.ts'), 'run',
-      '--kubeconfig', server.kubeconfig,
-      '--name', NAME,
-      '--haproxy-config', haproxy.configPath,
-      '--master-socket', haproxy.masterSocket,
-      '--state-dir', stateDir,
-      '--coalesce-ms', '100',
-      '--heartbeat-seconds', '2',
-      '--resync-seconds', '2',
-      '--stats-seconds', '1',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  agent.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-  agent.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+  agent = spawnAgent({ kubeconfig: server.kubeconfig, name: NAME, haproxy, stateDir, args: ['--stats-seconds', '1'], onOutput: (d) => (logs += d) });
 });
 
 afterAll(async () => {

@@ -4,16 +4,17 @@
  * `hqctl apply -f manifests/examples/` rolls the example config out to both; a bad revision halts
  * at the canary while the other instance keeps serving; `hqctl rollout undo` recovers.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, get, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHAProxy, type HAProxyProcess } from '../agent/test/support/haproxy.ts';
+import { simpleConfig, startHAProxy, type HAProxyProcess } from '../agent/test/support/haproxy.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 import { until as poll } from '../api-server/test/support/until.ts';
+import { spawnAgent } from './support/agent.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
@@ -69,29 +70,11 @@ beforeAll(async () => {
   server = await startServer({ args: ['--leader-lease-seconds', '2'] });
   for (const name of NAMES) {
     // Each HAProxy starts on a placeholder config; the rollout gives it the example.
-    const h = await startHAProxy({ config: (ports) => `global\n    default-path config\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 2s\nfrontend boot\n    bind 127.0.0.1:${ports[0]}\n    http-request return status 200 content-type text/plain string boot\n` });
+    const h = await startHAProxy({ config: (ports) => simpleConfig(ports[0]!, 'boot') });
     haproxies[name] = h;
     const stateDir = mkdtempSync(join(tmpdir(), 'hq-rollout-state-'));
     stateDirs.push(stateDir);
-    const child = spawn(
-      process.execPath,
-      [
-        join(repo, 'agent/src/main.ts'), 'run',
-        '--kubeconfig', server.kubeconfig,
-        '--name', name,
-        '--labels', 'role=edge',
-        '--haproxy-config', h.configPath,
-        '--master-socket', h.masterSocket,
-        '--state-dir', stateDir,
-        '--coalesce-ms', '100',
-        '--heartbeat-seconds', '2',
-        '--resync-seconds', '2',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    child.stdout!.on('data', (d: Buffer) => (logs += `[${name}] ${d}`));
-    child.stderr!.on('data', (d: Buffer) => (logs += `[${name}] ${d}`));
-    agents.push(child);
+    agents.push(spawnAgent({ kubeconfig: server.kubeconfig, name, labels: 'role=edge', haproxy: h, stateDir, onOutput: (d) => (logs += `[${name}] ${d}`) }));
   }
 });
 

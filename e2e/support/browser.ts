@@ -52,3 +52,15 @@ export async function openPage(browser: Browser, opts: { width?: number; height?
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   return { page, context, errors };
 }
+
+/**
+ * A page already signed in with a bearer token, kept where the sign-in page keeps it (this tab's
+ * sessionStorage), then opened at `path`: for tests about a page, not about signing in.
+ */
+export async function openSignedIn(browser: Browser, serverUrl: string, token: string, path: string): Promise<WatchedPage> {
+  const w = await openPage(browser);
+  await w.page.goto(`${serverUrl}/signin?next=${encodeURIComponent(path)}`);
+  await w.page.evaluate(`sessionStorage.setItem('haproxyhq.token', ${JSON.stringify(token)})`);
+  await w.page.goto(`${serverUrl}${path}`);
+  return w;
+}
