@@ -8,7 +8,7 @@ import { ConfigError, USAGE, parseConfig, type ServerConfig } from './config.ts'
 import { kubeconfigPath, readOwnKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { defaultSans, ensureTls } from './tls.ts';
 import { startEventTtl } from './registry/event-ttl.ts';
-import { startAuditRetention } from './audit/log.ts';
+import { AUDIT_PREFIX, startAuditRetention } from './audit/log.ts';
 import { startControllers } from './controllers/index.ts';
 import type { ResourceRegistry } from './registry/registry.ts';
 import { startCompactor } from './storage/compactor.ts';
@@ -24,7 +24,7 @@ async function openStorage(config: ServerConfig): Promise<Storage> {
     return openEtcdStorage({ endpoints: config.etcdEndpoints, prefix: config.etcdPrefix });
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  return openSqliteStorage({ path: join(config.dataDir, 'store.db'), historyRevisions: config.historyRevisions });
+  return openSqliteStorage({ path: join(config.dataDir, 'store.db'), historyRevisions: config.historyRevisions, recordPrefixes: [AUDIT_PREFIX] });
 }
 
 async function main(): Promise<void> {

@@ -250,3 +250,89 @@ describe('embedded store', () => {
     await s.close();
   });
 });
+
+describe('embedded store: records (keys under recordPrefixes)', () => {
+  const R = '/rec/';
+  const open = (name: string, recordPrefixes = [R]) => openSqliteStorage({ path: join(dir, name), recordPrefixes });
+
+  it('writes a record atomically with its txn, at the revision of the txn\'s last object op, taking none itself', async () => {
+    const s = open('records-txn.db');
+    expect(s.isRecord(`${R}a`)).toBe(true);
+    expect(s.isRecord('/obj/a')).toBe(false);
+    const events: WatchEvent[] = [];
+    const w = await s.watch('/', 0, { onEvent: (e) => events.push(e), onError() {} });
+    const [o1, o2, rec] = await s.txn([
+      { type: 'create', key: '/obj/a', value: 'A' },
+      { type: 'create', key: '/obj/b', value: 'B' },
+      { type: 'create', key: `${R}1`, value: 'record 1' },
+    ]);
+    expect([o1!.modRevision, o2!.modRevision]).toEqual([1, 2]);
+    expect(rec).toEqual({ key: `${R}1`, value: 'record 1', createRevision: 2, modRevision: 2 });
+    expect(await s.currentRevision()).toBe(2);
+    // A txn of records alone commits and takes no revision.
+    const [alone] = await s.txn([{ type: 'create', key: `${R}2`, value: 'record 2' }]);
+    expect(alone!.modRevision).toBe(2);
+    expect(await s.currentRevision()).toBe(2);
+    expect(await s.get(`${R}2`)).toEqual(alone);
+    // A txn that fails writes its record no more than its objects.
+    await expect(s.txn([{ type: 'create', key: '/obj/a', value: 'again' }, { type: 'create', key: `${R}3`, value: 'lost' }])).rejects.toBeInstanceOf(KeyExistsError);
+    await expect(s.txn([{ type: 'create', key: `${R}4`, value: 'lost' }, { type: 'create', key: `${R}1`, value: 'dup' }])).rejects.toMatchObject({ opIndex: 1 });
+    expect(await s.get(`${R}3`)).toBeUndefined();
+    expect(await s.get(`${R}4`)).toBeUndefined();
+    // No watch sees a record, even one on a prefix above it.
+    await s.txn([{ type: 'update', key: '/obj/a', value: 'A2', expectedModRevision: 1 }]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(events.map((e) => e.kv.key)).toEqual(['/obj/a', '/obj/b', '/obj/a']);
+    w.close();
+    await s.close();
+  });
+
+  it('lists, pages and counts records like keys, and updates and deletes them with compare-and-swap', async () => {
+    const s = open('records-list.db');
+    await s.txn([{ type: 'create', key: '/obj/x', value: 'x' }]);
+    for (let i = 0; i < 5; i++) await s.txn([{ type: 'create', key: `${R}${i}`, value: `v${i}` }]);
+    const page = await s.list(R, { limit: 2 });
+    expect(page.items.map((kv) => kv.key)).toEqual([`${R}0`, `${R}1`]);
+    expect(page).toMatchObject({ more: true, remaining: 3, revision: 1 });
+    expect((await s.list(R, { after: `${R}1`, limit: 2 })).items.map((kv) => kv.value)).toEqual(['v2', 'v3']);
+    expect((await s.list(R, { reverse: true, limit: 2, before: `${R}4` })).items.map((kv) => kv.value)).toEqual(['v3', 'v2']);
+    expect(await s.count(R)).toBe(5);
+    expect((await s.list('/obj/')).items.map((kv) => kv.key)).toEqual(['/obj/x']);
+    await expect(s.txn([{ type: 'update', key: `${R}0`, value: 'no', expectedModRevision: 7 }])).rejects.toBeInstanceOf(RevisionMismatchError);
+    await s.txn([{ type: 'update', key: `${R}0`, value: 'yes', expectedModRevision: 1 }]);
+    expect((await s.get(`${R}0`))!.value).toBe('yes');
+    const [gone] = await s.txn([{ type: 'delete', key: `${R}1` }]);
+    expect(gone!.value).toBe('v1');
+    expect(await s.count(R)).toBe(4);
+    expect(await s.currentRevision()).toBe(1);
+    await s.close();
+    // Durable like everything else.
+    const again = open('records-list.db');
+    expect((await again.list(R)).items.map((kv) => kv.value)).toEqual(['yes', 'v2', 'v3', 'v4']);
+    await again.close();
+  });
+
+  it('moves records written by a server opened without the prefix out of the log at open, keeping their revisions', async () => {
+    const before = open('records-migrate.db', []);
+    await before.txn([{ type: 'create', key: '/obj/a', value: 'A' }, { type: 'create', key: `${R}1`, value: 'one' }]);
+    await before.txn([{ type: 'create', key: `${R}2`, value: 'two' }]);
+    await before.txn([{ type: 'update', key: '/obj/a', value: 'A2', expectedModRevision: 1 }]);
+    expect(await before.currentRevision()).toBe(4);
+    await before.close();
+
+    const after = open('records-migrate.db');
+    expect(await after.currentRevision()).toBe(4);
+    expect((await after.list(R)).items).toEqual([
+      { key: `${R}1`, value: 'one', createRevision: 2, modRevision: 2 },
+      { key: `${R}2`, value: 'two', createRevision: 3, modRevision: 3 },
+    ]);
+    // Gone from the log: a watch replaying history sees the objects only.
+    const replay: string[] = [];
+    (await after.watch('/', 0, { onEvent: (e) => replay.push(`${e.kv.key}@${e.kv.modRevision}`), onError() {} })).close();
+    expect(replay).toEqual(['/obj/a@1', '/obj/a@4']);
+    await after.close();
+    const db = new DatabaseSync(join(dir, 'records-migrate.db'));
+    expect((db.prepare('SELECT COUNT(*) AS n FROM log WHERE key LIKE ?').get(`${R}%`) as { n: number }).n).toBe(0);
+    db.close();
+  });
+});

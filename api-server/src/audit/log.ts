@@ -10,8 +10,10 @@
  * Keys are `<13-digit ms>-<server id>-<6-digit sequence>`: they sort by the time they were made,
  * and one server makes each just before the transaction that writes it, in the order its store
  * applies them, so on one server key order is commit order. A record holds no resourceVersion
- * after: it is derived on read from the record's own revision (Storage.txnRevisions), as the
- * registry derives every object's resourceVersion from its modRevision.
+ * after: it is derived on read from the record's own modRevision (Storage.txnRevisions), as the
+ * registry derives every object's resourceVersion from its modRevision. The embedded store keeps
+ * the records outside its revisions (Storage.isRecord; main.ts opens it so), so the log costs a
+ * write no second revision, history row or watch index entry.
  */
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, GROUP, type AuditEvent, type AuditEventList, type AuditUser, type AuditVerb } from '@haproxyhq/schemas';
@@ -148,6 +150,10 @@ function parseRegistryKey(key: string): { resource: string; namespace: string; n
  */
 export function recordOp(storage: Storage, ops: WriteOp[], w: AuditWrite, omit?: ReadonlySet<string>): WriteOp | undefined {
   const entries: AuditEntry[] = [];
+  // On the embedded store each op takes the next revision, and the record (the txn's last op)
+  // takes one more unless the store keeps it outside the revisions (Storage.isRecord): then its
+  // modRevision is the last object op's.
+  const recordRevision = storage.isRecord(AUDIT_PREFIX) ? 0 : 1;
   ops.forEach((op, i) => {
     const ref = parseRegistryKey(op.key);
     if (!ref || omit?.has(ref.resource)) return;
@@ -159,8 +165,7 @@ export function recordOp(storage: Storage, ops: WriteOp[], w: AuditWrite, omit?:
       ...(ref.namespace ? { namespace: ref.namespace } : {}),
       name: ref.name,
       ...(op.type !== 'create' && op.expectedModRevision !== undefined ? { resourceVersionBefore: String(op.expectedModRevision) } : {}),
-      // The record is the txn's last op: on the embedded store each op takes the next revision.
-      revisionOffset: storage.txnRevisions === 'shared' ? 0 : ops.length - i,
+      revisionOffset: storage.txnRevisions === 'shared' ? 0 : ops.length - 1 - i + recordRevision,
       ...(first && w.patchType ? { patchType: w.patchType } : {}),
       code: op.type === 'create' ? 201 : 200,
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyJsonPatch, applyMergePatch } from './patch.ts';
+import { applyJsonPatch, applyMergePatch, deepEqual } from './patch.ts';
 
 describe('merge patch (RFC 7386)', () => {
   it('merges objects, deletes nulls, replaces arrays', () => {
@@ -34,5 +34,45 @@ describe('JSON patch (RFC 6902)', () => {
   });
   it('refuses prototype paths', () => {
     expect(() => applyJsonPatch({}, [{ op: 'add', path: '/__proto__/x', value: 1 }])).toThrow(/not allowed/);
+  });
+});
+
+describe('deepEqual (JSON equality)', () => {
+  it('ignores key order and undefined properties, as JSON does', () => {
+    expect(deepEqual({ a: 1, b: { c: [1, { d: 2, e: 'x' }] } }, { b: { c: [1, { e: 'x', d: 2 }] }, a: 1 })).toBe(true);
+    expect(deepEqual({ a: 1, u: undefined }, { a: 1 })).toBe(true);
+    expect(deepEqual({ a: 1 }, { a: 1, u: undefined })).toBe(true);
+  });
+  it('tells apart what JSON tells apart', () => {
+    const cases: [unknown, unknown][] = [
+      [{ a: 1 }, { a: 2 }],
+      [{ a: 1 }, { a: 1, b: 2 }],
+      [{ a: 1, b: 2 }, { a: 1 }],
+      [{ a: 1, b: undefined }, { a: 1, c: 2 }],
+      [[1, 2], [2, 1]],
+      [[1], [1, 1]],
+      [{ a: [] }, { a: {} }],
+      [{ a: null }, { a: {} }],
+      [{ a: null }, {}],
+      ['1', 1],
+      [0, false],
+      [{ a: { b: { c: 1 } } }, { a: { b: { c: '1' } } }],
+    ];
+    for (const [x, y] of cases) {
+      expect(deepEqual(x, y), JSON.stringify([x, y])).toBe(false);
+      expect(deepEqual(y, x), JSON.stringify([y, x])).toBe(false);
+    }
+  });
+});
+
+describe('merge patch copies', () => {
+  it('shares nothing with the patch it applied', () => {
+    const patch = { status: { conditions: [{ type: 'Ready', status: 'True' }], stats: { servers: { s1: { up: true } } } } };
+    const out = applyMergePatch({ status: { conditions: [] } }, patch) as typeof patch;
+    expect(out).toEqual(patch);
+    out.status.conditions[0]!.status = 'False';
+    out.status.stats.servers.s1.up = false;
+    expect(patch.status.conditions[0]!.status).toBe('True');
+    expect(patch.status.stats.servers.s1.up).toBe(true);
   });
 });

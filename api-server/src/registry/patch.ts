@@ -7,9 +7,22 @@ import { badRequest, ApiError } from '../errors.ts';
 type Json = unknown;
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** RFC 7386: objects merge recursively, null deletes, everything else replaces. */
+/**
+ * A copy of a JSON value. Strings, numbers and booleans are immutable and returned as they are:
+ * the leaves of a status patch are mostly those, and structuredClone of each was a measured part
+ * of the server's time in a 10,000-agent rollout.
+ */
+function copyJson(v: Json): Json {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(copyJson);
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = copyJson((v as Record<string, unknown>)[k]);
+  return out;
+}
+
+/** RFC 7386: objects merge recursively, null deletes, everything else replaces. Neither input is modified. */
 export function applyMergePatch(target: Json, patch: Json): Json {
-  if (!isObj(patch)) return structuredClone(patch);
+  if (!isObj(patch)) return copyJson(patch);
   const out: Record<string, unknown> = isObj(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
@@ -131,7 +144,7 @@ export function applyJsonPatch(doc: Json, ops: unknown): Json {
       }
       case 'test': {
         const cur = get(tokens);
-        if (!cur.found || JSON.stringify(canonical(cur.value)) !== JSON.stringify(canonical(op.value))) {
+        if (!cur.found || !deepEqual(cur.value, op.value)) {
           throw failed(i, op, 'test failed: the value differs');
         }
         break;
@@ -143,15 +156,29 @@ export function applyJsonPatch(doc: Json, ops: unknown): Json {
   return root;
 }
 
-/** Key-sorted copy, for structural equality. */
-export function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (isObj(v)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = canonical(v[k]);
-    return out;
+/**
+ * Whether two JSON values are equal as JSON: objects regardless of key order, a property whose
+ * value is undefined the same as no property (JSON.stringify drops both), arrays element by element.
+ * It walks both values once and allocates nothing: the registry compares every write's result
+ * with the stored object (a no-op write keeps its resourceVersion), and key-sorted copies of both
+ * were a tenth of the server's time in a 10,000-agent rollout.
+ */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
   }
-  return v;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let defined = 0;
+  for (const k of Object.keys(x)) {
+    if (x[k] === undefined) continue;
+    defined++;
+    if (!Object.hasOwn(y, k) || !deepEqual(x[k], y[k])) return false;
+  }
+  for (const k of Object.keys(y)) if (y[k] !== undefined) defined--;
+  return defined === 0;
 }
-
-export const deepEqual = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));

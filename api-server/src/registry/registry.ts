@@ -152,6 +152,15 @@ const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 /** Parsed values of store events, shared by the watchers they are delivered to. */
 const decoded = new WeakMap<KeyValue, ApiObject>();
 
+/**
+ * The object a write stored, as the API returns it: what was encoded, with the write's
+ * resourceVersion, instead of parsing back the JSON just made from it. New top-level and metadata
+ * objects, so the resourceVersion lands on nothing the caller still holds.
+ */
+function writtenObject(obj: ApiObject, kv: KeyValue): ApiObject {
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(kv.modRevision) } };
+}
+
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 export class ResourceRegistry {
@@ -344,7 +353,7 @@ export class ResourceRegistry {
       return obj;
     }
     const [kv] = await this.commit(ops, obj.metadata.name!, { actor: opts.actor, trace: opts.trace, verb: 'create' });
-    return this.decode(kv!);
+    return writtenObject(obj, kv!);
   }
 
   /** A validated new object with server-owned metadata set, ready to encode and write. */
@@ -431,7 +440,7 @@ export class ResourceRegistry {
       return next;
     }
     const [kv] = await this.commit(ops, name, { actor: opts.actor, trace: opts.trace, ...how });
-    return this.decode(kv!);
+    return writtenObject(next, kv!);
   }
 
   async update(namespace: string, name: string, body: unknown, subresource: 'status' | undefined, opts: WriteOptions): Promise<ApiObject> {
@@ -472,7 +481,7 @@ export class ResourceRegistry {
   ): Promise<{ written: ApiObject[]; conflicts: string[] }> {
     const written: ApiObject[] = [];
     const conflicts: string[] = [];
-    const prepared: { name: string; op: WriteOp }[] = [];
+    const prepared: { name: string; op: WriteOp; next: ApiObject }[] = [];
     for (const { name, resourceVersion, mutate } of items) {
       const old = await this.find(namespace, name);
       if (!old || old.metadata.resourceVersion !== resourceVersion) {
@@ -487,19 +496,19 @@ export class ResourceRegistry {
       const next = this.validate(this.merge(this.checkEnvelope(proposed, namespace, name), old, undefined), old);
       if (deepEqual(next, old)) continue;
       const op: WriteOp = { type: 'update', key: this.key(namespace, name), value: this.encode(next), expectedModRevision: Number(old.metadata.resourceVersion) };
-      prepared.push({ name, op });
+      prepared.push({ name, op, next });
     }
     for (let i = 0; i < prepared.length; i += chunk) {
       const batch = prepared.slice(i, i + chunk);
       try {
         const kvs = await this.txn(batch.map((b) => b.op), { actor, verb: 'update' });
-        for (const kv of kvs) written.push(this.decode(kv));
+        kvs.forEach((kv, j) => written.push(writtenObject(batch[j]!.next, kv)));
       } catch (err) {
         if (!(err instanceof RevisionMismatchError || err instanceof KeyNotFoundError)) throw this.storageError(err, batch[0]!.name);
         for (const b of batch) {
           try {
             const [kv] = await this.txn([b.op], { actor, verb: 'update' });
-            written.push(this.decode(kv!));
+            written.push(writtenObject(b.next, kv!));
           } catch (e) {
             if (e instanceof RevisionMismatchError || e instanceof KeyNotFoundError) conflicts.push(b.name);
             else throw this.storageError(e, b.name);

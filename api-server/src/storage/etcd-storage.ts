@@ -187,6 +187,9 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 class EtcdStorage implements Storage {
   readonly name = 'etcd' as const;
   readonly txnRevisions = 'shared' as const;
+  isRecord(): boolean {
+    return false;
+  }
   readonly client: Etcd3;
   private readonly prefix: string;
   /** The endpoints as shown in messages: no credentials. */

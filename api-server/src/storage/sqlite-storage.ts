@@ -3,7 +3,8 @@
  * synchronous=FULL), with etcd's model of one global revision and a bounded history.
  *
  * Layout (after kine, which runs Kubernetes on SQL databases): `log` holds one row per write,
- * keyed by revision; `current` points each live key at its latest row. A read at an older
+ * keyed by revision; `current` points each live key at its latest row; `records` holds the
+ * records (Storage.isRecord: the audit log), one row each, outside the revisions. A read at an older
  * revision takes, per key, the latest row at or below it; a watch replays rows after its
  * revision, then follows live writes. Compaction drops rows that no read at or above the
  * compacted revision can see.
@@ -36,6 +37,11 @@ export interface SqliteStorageOptions {
   path: string;
   /** Revisions of history kept for watches and snapshot reads. */
   historyRevisions?: number;
+  /**
+   * Keys under these prefixes are records (Storage.isRecord), kept in their own table. Records
+   * written under them by a server opened without them are moved there at open.
+   */
+  recordPrefixes?: string[];
 }
 
 interface Row {
@@ -94,6 +100,11 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
         key TEXT PRIMARY KEY,
         rev INTEGER NOT NULL
       ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS records (
+        key   TEXT    PRIMARY KEY,
+        rev   INTEGER NOT NULL,
+        value TEXT    NOT NULL
+      ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (
         name  TEXT PRIMARY KEY,
         value INTEGER NOT NULL
@@ -110,7 +121,13 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
     }
     throw new StorageUnavailableError(`cannot open the embedded store ${options.path}: ${message}`, { cause: err });
   }
-  return new SqliteStorage(db, options.historyRevisions ?? DEFAULT_HISTORY);
+  return new SqliteStorage(db, options.historyRevisions ?? DEFAULT_HISTORY, options.recordPrefixes ?? []);
+}
+
+interface RecordRow {
+  key: string;
+  rev: number;
+  value: string;
 }
 
 class SqliteStorage implements Storage {
@@ -130,10 +147,12 @@ class SqliteStorage implements Storage {
   private pending: Pending[] = [];
   private flushImmediate: NodeJS.Immediate | undefined;
   private readonly stmt: Record<string, StatementSync>;
+  private readonly recordPrefixes: string[];
 
-  constructor(db: DatabaseSync, historyRevisions: number) {
+  constructor(db: DatabaseSync, historyRevisions: number, recordPrefixes: string[]) {
     this.db = db;
     this.historyRevisions = historyRevisions;
+    this.recordPrefixes = recordPrefixes;
     this.stmt = {
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
@@ -175,6 +194,13 @@ class SqliteStorage implements Storage {
         'SELECT * FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev',
       ),
       byRev: db.prepare('SELECT * FROM log WHERE rev = ?'),
+      recordGet: db.prepare('SELECT * FROM records WHERE key = ?'),
+      recordInsert: db.prepare('INSERT INTO records (key, rev, value) VALUES (?, ?, ?)'),
+      recordUpdate: db.prepare('UPDATE records SET rev = ?, value = ? WHERE key = ?'),
+      recordDelete: db.prepare('DELETE FROM records WHERE key = ?'),
+      recordList: db.prepare('SELECT * FROM records WHERE key >= ? AND key < ? ORDER BY key LIMIT ?'),
+      recordListDesc: db.prepare('SELECT * FROM records WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?'),
+      recordCount: db.prepare('SELECT COUNT(*) AS n FROM records WHERE key >= ? AND key < ?'),
       // Compaction from $from (the last one) to $c. Rows at or below $from are already each
       // key's latest there, so only what was written in ($from, $c] can make rows droppable:
       // deletions, and the rows they or updates replaced (their prev_rev). Work in proportion to
@@ -188,8 +214,38 @@ class SqliteStorage implements Storage {
     };
     this.revision = this.readMeta('revision');
     this.compacted = this.readMeta('compacted');
+    this.migrateRecords();
     // Take the write lock now, so a second server on the same file fails at start, not later.
     this.db.exec('BEGIN IMMEDIATE; COMMIT');
+  }
+
+  /**
+   * Records that a server opened without `recordPrefixes` wrote as objects move to the records
+   * table, each with the revision it was written at, and leave the log (their history rows with
+   * them: no watch follows them). One transaction: all of them move or none.
+   */
+  private migrateRecords(): void {
+    for (const prefix of this.recordPrefixes) {
+      const end = prefixEnd(prefix);
+      if (!this.db.prepare('SELECT 1 FROM current WHERE key >= ? AND key < ? LIMIT 1').get(prefix, end)) continue;
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.db
+          .prepare('INSERT OR REPLACE INTO records (key, rev, value) SELECT c.key, c.rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ?')
+          .run(prefix, end);
+        this.db.prepare('DELETE FROM current WHERE key >= ? AND key < ?').run(prefix, end);
+        this.db.prepare('DELETE FROM log WHERE key >= ? AND key < ?').run(prefix, end);
+        this.db.exec('COMMIT');
+      } catch (err) {
+        this.db.exec('ROLLBACK');
+        throw err;
+      }
+    }
+  }
+
+  isRecord(key: string): boolean {
+    for (const p of this.recordPrefixes) if (key.startsWith(p)) return true;
+    return false;
   }
 
   private readMeta(name: string): number {
@@ -205,8 +261,16 @@ class SqliteStorage implements Storage {
     return { key: row.key, value: row.value, createRevision: row.create_rev, modRevision: row.rev };
   }
 
+  private recordKv(row: RecordRow): KeyValue {
+    return { key: row.key, value: row.value, createRevision: row.rev, modRevision: row.rev };
+  }
+
   async get(key: string): Promise<KeyValue | undefined> {
     this.ensureOpen();
+    if (this.isRecord(key)) {
+      const record = this.stmt.recordGet!.get(key) as RecordRow | undefined;
+      return record ? this.recordKv(record) : undefined;
+    }
     const row = this.stmt.current!.get(key) as Row | undefined;
     return row ? this.toKv(row) : undefined;
   }
@@ -218,6 +282,7 @@ class SqliteStorage implements Storage {
     let end = prefixEnd(prefix);
     if (options.before !== undefined && options.before < end) end = options.before;
     const limit = options.limit && options.limit > 0 ? options.limit + 1 : -1;
+    if (this.isRecord(prefix)) return this.listRecords(start, end, limit, options);
     const at = options.revision;
     if (at !== undefined && at < this.compacted) throw new CompactedError(at, this.compacted);
     const snapshot = at !== undefined && at < this.revision;
@@ -242,8 +307,24 @@ class SqliteStorage implements Storage {
     return { items: rows.map((r) => this.toKv(r)), revision: snapshot ? at : this.revision, more, remaining };
   }
 
+  /** list() under a record prefix: records have no history, so every read is of the current ones. */
+  private listRecords(start: string, end: string, limit: number, options: ListOptions): ListResult {
+    const reverse = options.reverse === true;
+    const rows = (reverse ? this.stmt.recordListDesc! : this.stmt.recordList!).all(start, end, limit) as unknown as RecordRow[];
+    const more = options.limit !== undefined && options.limit > 0 && rows.length > options.limit;
+    if (more) rows.pop();
+    let remaining: number | undefined;
+    if (more) {
+      const last = rows[rows.length - 1]!.key;
+      const [from, to] = reverse ? [start, last] : [last + '\0', end];
+      remaining = (this.stmt.recordCount!.get(from, to) as { n: number }).n;
+    }
+    return { items: rows.map((r) => this.recordKv(r)), revision: this.revision, more, remaining };
+  }
+
   async count(prefix: string): Promise<number> {
     this.ensureOpen();
+    if (this.isRecord(prefix)) return (this.stmt.recordCount!.get(prefix, prefixEnd(prefix)) as { n: number }).n;
     return (this.stmt.countCurrent!.get(prefix, prefixEnd(prefix)) as { n: number }).n;
   }
 
@@ -309,8 +390,9 @@ class SqliteStorage implements Storage {
           outcomes.push({ ok: false, error: err });
         }
       }
-      if (rev !== this.revision) {
-        this.stmt.setMeta!.run(rev, 'revision');
+      if (outcomes.some((o) => o.ok)) {
+        // A batch of records alone takes no revision.
+        if (rev !== this.revision) this.stmt.setMeta!.run(rev, 'revision');
         this.stmt.commit!.run();
       } else {
         this.stmt.rollback!.run(); // every txn failed: nothing to make durable
@@ -347,6 +429,10 @@ class SqliteStorage implements Storage {
     const currentRow = (key: string): Row | undefined =>
       seen.has(key) ? seen.get(key) : (this.stmt.current!.get(key) as Row | undefined);
     ops.forEach((op, i) => {
+      if (this.isRecord(op.key)) {
+        results.push(this.applyRecord(op, i, rev));
+        return;
+      }
       const existing = currentRow(op.key);
       if (op.type === 'create') {
         if (existing) throw new KeyExistsError(`key ${op.key} already exists`, op.key, i);
@@ -382,6 +468,26 @@ class SqliteStorage implements Storage {
       }
     });
     return { results, last: rev };
+  }
+
+  /** One op on a record, at the txn's revision so far: no revision, no history, no event. */
+  private applyRecord(op: WriteOp, i: number, rev: number): KeyValue {
+    const existing = this.stmt.recordGet!.get(op.key) as RecordRow | undefined;
+    if (op.type === 'create') {
+      if (existing) throw new KeyExistsError(`key ${op.key} already exists`, op.key, i);
+      this.stmt.recordInsert!.run(op.key, rev, op.value);
+      return this.recordKv({ key: op.key, rev, value: op.value });
+    }
+    if (!existing) throw new KeyNotFoundError(`key ${op.key} not found`, op.key, i);
+    if (op.expectedModRevision !== undefined && existing.rev !== op.expectedModRevision) {
+      throw new RevisionMismatchError(op.key, i, existing.rev);
+    }
+    if (op.type === 'update') {
+      this.stmt.recordUpdate!.run(rev, op.value, op.key);
+      return this.recordKv({ key: op.key, rev, value: op.value });
+    }
+    this.stmt.recordDelete!.run(op.key);
+    return this.recordKv(existing);
   }
 
   /**

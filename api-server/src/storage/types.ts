@@ -76,6 +76,16 @@ export interface Storage {
    * object's resourceVersion from its record's revision with it.
    */
   readonly txnRevisions: 'shared' | 'sequential';
+  /**
+   * Whether `key` is a record rather than an object: on the embedded store, keys under the
+   * `recordPrefixes` it was opened with (the audit log). A record is written in a txn like any key,
+   * atomically with the txn's other ops, and read back with get, list and count, but it takes no
+   * revision of its own, keeps no history and is never seen by a watch: its modRevision is the
+   * revision of the txn's last versioned op (the store's revision when it has none). An append-only
+   * log then costs the fleet's writes no second revision, watch index or history row. On etcd every
+   * key is versioned (a txn's ops share its revision anyway): always false.
+   */
+  isRecord(key: string): boolean;
   get(key: string): Promise<KeyValue | undefined>;
   list(prefix: string, options?: ListOptions): Promise<ListResult>;
   /** Count keys under a prefix at the current revision. */
