@@ -336,3 +336,104 @@ describe('embedded store: records (keys under recordPrefixes)', () => {
     db.close();
   });
 });
+
+describe('embedded store: durability off the event loop', () => {
+  /** Hold the store's WAL syncs until released (the disk cannot be made slow or failing on cue). */
+  function holdSyncs(s: Storage) {
+    const store = s as unknown as { walSync: (done: (err: Error | null) => void) => void };
+    const real = store.walSync;
+    const held: ((err: Error | null) => void)[] = [];
+    let calls = 0;
+    store.walSync = (done) => {
+      calls++;
+      held.push(done);
+    };
+    return {
+      get calls() {
+        return calls;
+      },
+      /** Finish the held syncs: for real, or with a failure. */
+      release(err?: Error) {
+        for (const done of held.splice(0)) {
+          if (err) done(err);
+          else real(done);
+        }
+      },
+    };
+  }
+  const tick = () => new Promise((r) => setTimeout(r, 20));
+
+  it('answers a txn, shows its write to readers and tells watchers of it only after the WAL sync', async () => {
+    const s = openSqliteStorage({ path: join(dir, 'sync-order.db') });
+    const syncs = holdSyncs(s);
+    const seen: string[] = [];
+    await s.watch('/k/', 0, { onEvent: (e) => seen.push(e.kv.key), onError() {} });
+    let answered = false;
+    const write = s.txn([{ type: 'create', key: '/k/a', value: '1' }]).then((r) => ((answered = true), r));
+    await tick();
+    expect(syncs.calls).toBe(1);
+    expect([answered, seen]).toEqual([false, []]);
+    let read: unknown = 'pending';
+    void s.get('/k/a').then((kv) => (read = kv?.value));
+    const second = s.txn([{ type: 'create', key: '/k/b', value: '2' }]);
+    await tick();
+    // The read waits for durability; the second write waits for the next batch.
+    expect(read).toBe('pending');
+    expect(syncs.calls).toBe(1);
+    syncs.release();
+    await write;
+    await tick();
+    expect(read).toBe('1');
+    expect(seen).toEqual(['/k/a']);
+    expect(syncs.calls).toBe(2);
+    syncs.release();
+    expect((await second)[0]!.modRevision).toBe(2);
+    expect(seen).toEqual(['/k/a', '/k/b']);
+    await s.close();
+  });
+
+  it('a failed WAL sync fails the batch and every later call: nothing is answered as written that may not be on disk', async () => {
+    const s = openSqliteStorage({ path: join(dir, 'sync-fail.db') });
+    await s.txn([{ type: 'create', key: '/k/ok', value: 'durable' }]);
+    const syncs = holdSyncs(s);
+    const errors: Error[] = [];
+    await s.watch('/k/', 0, { onEvent() {}, onError: (e) => errors.push(e) });
+    const lost = s.txn([{ type: 'create', key: '/k/lost', value: 'x' }]);
+    await tick();
+    syncs.release(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await expect(lost).rejects.toThrow(/could not make a commit durable: EIO/);
+    await expect(lost).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/could not make a commit durable/)]);
+    await expect(s.get('/k/ok')).rejects.toThrow(/failed to make a commit durable .*restart the server/);
+    await expect(s.txn([{ type: 'create', key: '/k/after', value: 'x' }])).rejects.toBeInstanceOf(StorageUnavailableError);
+    await s.close();
+  });
+
+  it('syncs every batch, keeps the WAL bounded by checkpoints, and everything is there after reopen', async () => {
+    const path = join(dir, 'checkpoint.db');
+    const s = openSqliteStorage({ path, checkpointWalBytes: 256 * 1024 });
+    const store = s as unknown as { walSync: (done: (err: Error | null) => void) => void };
+    const real = store.walSync;
+    let syncs = 0;
+    store.walSync = (done) => {
+      syncs++;
+      real(done);
+    };
+    const value = 'v'.repeat(2000);
+    let maxWal = 0;
+    const { statSync } = await import('node:fs');
+    for (let i = 0; i < 100; i++) {
+      await Promise.all(Array.from({ length: 10 }, (_, j) => s.txn([{ type: 'create', key: `/c/${i}-${j}`, value }])));
+      maxWal = Math.max(maxWal, statSync(`${path}-wal`).size);
+    }
+    expect(syncs).toBeGreaterThanOrEqual(100);
+    // 2 MB written; the WAL never grew far past the threshold (one batch beyond it at most).
+    expect(maxWal).toBeLessThan(256 * 1024 + 256 * 1024);
+    expect(await s.count('/c/')).toBe(1000);
+    await s.close();
+    const again = openSqliteStorage({ path });
+    expect(await again.count('/c/')).toBe(1000);
+    expect(await again.currentRevision()).toBe(1000);
+    await again.close();
+  });
+});
