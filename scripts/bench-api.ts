@@ -571,7 +571,7 @@ async function benchEmbedded(o: Opts, log: (s: string) => void): Promise<Backend
   const t0 = hr();
   log('embedded (SQLite): starting the API server');
   const { api, mem } = await apiThroughServer(o, [], log);
-  log('  floor: openSqliteStorage in this process (synchronous=FULL, WAL)');
+  log('  floor: openSqliteStorage in this process (WAL, each commit fdatasynced before it is answered)');
   const dir = mkdtempSync(join(tmpdir(), 'hq-bench-sqlite-'));
   const storage = openSqliteStorage({ path: join(dir, 'store.db') });
   let floor: FloorResults;
@@ -584,7 +584,7 @@ async function benchEmbedded(o: Opts, log: (s: string) => void): Promise<Backend
   return {
     backend: 'embedded',
     title: 'Embedded store (SQLite)',
-    floorName: 'openSqliteStorage txn() in-process, same disk, synchronous=FULL',
+    floorName: 'openSqliteStorage txn() in-process, same disk, each commit fdatasynced before it is answered',
     rows: rows(api, floor, undefined, o.concurrency),
     rssMiB: mem.rss,
     hwmMiB: mem.hwm,

@@ -44,7 +44,8 @@ process.once('exit', () => {
 
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hq-server-'));
-  const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])], {
+  // As `npm start` runs it (README, Configuration).
+  const child = spawn(process.execPath, ['--max-semi-space-size=16', MAIN, '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
