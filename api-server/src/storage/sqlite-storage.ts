@@ -41,6 +41,7 @@ import {
   type WatchHandlers,
   type WriteOp,
 } from './types.ts';
+import { WatcherIndex, type Watcher } from './watchers.ts';
 
 export interface SqliteStorageOptions {
   /** Database file; ':memory:' for a throwaway store. */
@@ -65,12 +66,6 @@ interface Row {
   value: string;
 }
 
-interface Watcher {
-  prefix: string;
-  end: string;
-  handlers: WatchHandlers;
-  closed: boolean;
-}
 
 /** A txn waiting for its batch. */
 interface Pending {
@@ -91,7 +86,7 @@ const CHECKPOINT_WAL_BYTES = 32 * 1024 * 1024;
 export type WalSync = (done: (err: Error | null) => void) => void;
 
 /** Open (creating if needed) the embedded store at `options.path`. */
-export function openSqliteStorage(options: SqliteStorageOptions): Storage {
+export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage {
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(options.path);
@@ -146,16 +141,14 @@ interface RecordRow {
   value: string;
 }
 
-class SqliteStorage implements Storage {
+export class SqliteStorage implements Storage {
   readonly name = 'embedded' as const;
   readonly txnRevisions = 'sequential' as const;
   private readonly db: DatabaseSync;
   private readonly historyRevisions: number;
-  private readonly watchers = new Set<Watcher>();
-  /** Watchers by prefix, and the prefix lengths in use: an event finds its watchers without a scan. */
-  private readonly byPrefix = new Map<string, Set<Watcher>>();
-  private readonly prefixLengths = new Map<number, number>();
-  private progressTimer: NodeJS.Timeout | undefined;
+  private readonly watchers = new WatcherIndex();
+  /** Told of every committed batch's events (the worker-thread front forwards them). */
+  onCommit: ((events: WatchEvent[], revision: number) => void) | undefined;
   private revision: number;
   private compacted: number;
   private closed = false;
@@ -487,13 +480,7 @@ class SqliteStorage implements Storage {
           const failure = new StorageUnavailableError(`the embedded store could not make a commit durable: ${err.message}`, { cause: err });
           for (const t of batch) t.reject(failure);
           for (const t of this.pending.splice(0)) t.reject(failure);
-          for (const w of this.watchers) {
-            w.closed = true;
-            w.handlers.onError(failure);
-          }
-          this.watchers.clear();
-          this.byPrefix.clear();
-          this.prefixLengths.clear();
+          this.watchers.endAll(failure);
         } else settle();
         resolve();
       });
@@ -594,85 +581,37 @@ class SqliteStorage implements Storage {
     return this.recordKv(existing);
   }
 
-  /**
-   * Deliver a committed write's events. Each event goes only to the watchers whose prefix it falls
-   * under (looked up per prefix length in use, not by scanning every watcher: with ten thousand
-   * agents each watching its own key, a scan per write is 10^8 comparisons per rollout).
-   * Everyone else learns of the new revision through a progress call at most every 100 ms.
-   */
+  /** Deliver a committed batch's events (see WatcherIndex). */
   private notify(events: WatchEvent[]): void {
-    for (const e of events) {
-      const key = e.kv.key;
-      for (const length of this.prefixLengths.keys()) {
-        if (length > key.length) continue;
-        const set = this.byPrefix.get(key.slice(0, length));
-        if (!set) continue;
-        for (const w of set) if (!w.closed) this.deliver(w, e);
-      }
-    }
-    this.progressTimer ??= setTimeout(() => {
-      this.progressTimer = undefined;
-      // Notify is synchronous with the commit: every event up to this.revision was delivered.
-      for (const w of this.watchers) if (!w.closed) w.handlers.onProgress?.(this.revision);
-    }, 100);
-  }
-
-  /**
-   * One event to one watcher. A handler that throws ends its own watch (through onError), not
-   * the batch: the writers were answered already, and the other watchers still get their events.
-   */
-  private deliver(w: Watcher, e: WatchEvent): void {
-    try {
-      w.handlers.onEvent(e);
-    } catch (err) {
-      w.closed = true;
-      this.unindex(w);
-      try {
-        w.handlers.onError(err instanceof Error ? err : new Error(String(err)));
-      } catch {
-        // Nothing more to tell it.
-      }
-    }
-  }
-
-  private index(w: Watcher): void {
-    this.watchers.add(w);
-    let set = this.byPrefix.get(w.prefix);
-    if (!set) this.byPrefix.set(w.prefix, (set = new Set()));
-    set.add(w);
-    this.prefixLengths.set(w.prefix.length, (this.prefixLengths.get(w.prefix.length) ?? 0) + 1);
-  }
-
-  private unindex(w: Watcher): void {
-    if (!this.watchers.delete(w)) return;
-    const set = this.byPrefix.get(w.prefix)!;
-    set.delete(w);
-    if (set.size === 0) this.byPrefix.delete(w.prefix);
-    const n = this.prefixLengths.get(w.prefix.length)! - 1;
-    if (n === 0) this.prefixLengths.delete(w.prefix.length);
-    else this.prefixLengths.set(w.prefix.length, n);
+    this.watchers.deliver(events, this.revision);
+    this.onCommit?.(events, this.revision);
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
+    const { events } = await this.since(prefix, fromRevision);
+    // Catch up and register in the same synchronous turn: no write can fall in between.
+    const watcher: Watcher = { prefix, handlers, closed: false };
+    this.watchers.add(watcher);
+    for (const e of events) {
+      if (watcher.closed) break;
+      handlers.onEvent(e);
+    }
+    return { close: () => this.watchers.remove(watcher) };
+  }
+
+  /**
+   * The events under `prefix` after `fromRevision`, up to `revision`, the store's revision: what a
+   * watch from `fromRevision` catches up on before it follows the batches after `revision`.
+   * Returned in the turn it reads them in, so a caller registering for later batches in that turn
+   * misses none.
+   */
+  async since(prefix: string, fromRevision: number): Promise<{ events: WatchEvent[]; revision: number }> {
     this.ensureOpen();
     // The catch-up read must not see a batch whose events are still to come from its sync.
     if (this.syncing) await this.durable();
     if (fromRevision < this.compacted) throw new CompactedError(fromRevision, this.compacted);
-    const watcher: Watcher = { prefix, end: prefixEnd(prefix), handlers, closed: false };
-    // Catch up and register in the same synchronous turn: no write can fall in between.
-    const rows = this.stmt.since!.all(fromRevision, prefix, watcher.end) as unknown as Row[];
-    this.index(watcher);
-    for (const row of rows) {
-      if (watcher.closed) break;
-      handlers.onEvent(this.rowToEvent(row));
-    }
-    const watch: Watch = {
-      close: () => {
-        watcher.closed = true;
-        this.unindex(watcher);
-      },
-    };
-    return watch;
+    const rows = this.stmt.since!.all(fromRevision, prefix, prefixEnd(prefix)) as unknown as Row[];
+    return { events: rows.map((row) => this.rowToEvent(row)), revision: this.revision };
   }
 
   private rowToEvent(row: Row): WatchEvent {
@@ -721,14 +660,7 @@ class SqliteStorage implements Storage {
     while (this.syncing) await this.syncing;
     if (this.closed) return;
     this.closed = true;
-    for (const w of this.watchers) {
-      w.closed = true;
-      w.handlers.onError(new StorageUnavailableError('the embedded store was closed'));
-    }
-    this.watchers.clear();
-    this.byPrefix.clear();
-    this.prefixLengths.clear();
-    clearTimeout(this.progressTimer);
+    this.watchers.endAll(new StorageUnavailableError('the embedded store was closed'));
     clearImmediate(this.flushImmediate);
     this.flushImmediate = undefined;
     for (const t of this.pending.splice(0)) t.reject(new StorageUnavailableError('the embedded store was closed'));
