@@ -14,7 +14,7 @@ import type { ResourceRegistry } from './registry/registry.ts';
 import { startCompactor } from './storage/compactor.ts';
 import { ensureInitialAdmin } from './users/bootstrap.ts';
 import { UserStore } from './users/store.ts';
-import { openSqliteStorageInWorker } from './storage/sqlite-worker.ts';
+import { openSqliteStorage } from './storage/sqlite-storage.ts';
 import type { Storage } from './storage/types.ts';
 
 async function openStorage(config: ServerConfig): Promise<Storage> {
@@ -24,8 +24,7 @@ async function openStorage(config: ServerConfig): Promise<Storage> {
     return openEtcdStorage({ endpoints: config.etcdEndpoints, prefix: config.etcdPrefix });
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  // On a thread of its own (sqlite-worker.ts): SQLite's work does not hold up requests.
-  return openSqliteStorageInWorker({ path: join(config.dataDir, 'store.db'), historyRevisions: config.historyRevisions, recordPrefixes: [AUDIT_PREFIX] });
+  return openSqliteStorage({ path: join(config.dataDir, 'store.db'), historyRevisions: config.historyRevisions, recordPrefixes: [AUDIT_PREFIX] });
 }
 
 async function main(): Promise<void> {

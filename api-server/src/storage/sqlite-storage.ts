@@ -86,7 +86,7 @@ const CHECKPOINT_WAL_BYTES = 32 * 1024 * 1024;
 export type WalSync = (done: (err: Error | null) => void) => void;
 
 /** Open (creating if needed) the embedded store at `options.path`. */
-export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage {
+export function openSqliteStorage(options: SqliteStorageOptions): Storage {
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(options.path);
@@ -141,14 +141,12 @@ interface RecordRow {
   value: string;
 }
 
-export class SqliteStorage implements Storage {
+class SqliteStorage implements Storage {
   readonly name = 'embedded' as const;
   readonly txnRevisions = 'sequential' as const;
   private readonly db: DatabaseSync;
   private readonly historyRevisions: number;
   private readonly watchers = new WatcherIndex();
-  /** Told of every committed batch's events (the worker-thread front forwards them). */
-  onCommit: ((events: WatchEvent[], revision: number) => void) | undefined;
   private revision: number;
   private compacted: number;
   private closed = false;
@@ -584,11 +582,10 @@ export class SqliteStorage implements Storage {
   /** Deliver a committed batch's events (see WatcherIndex). */
   private notify(events: WatchEvent[]): void {
     this.watchers.deliver(events, this.revision);
-    this.onCommit?.(events, this.revision);
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
-    const { events } = await this.since(prefix, fromRevision);
+    const events = await this.catchUp(prefix, fromRevision);
     // Catch up and register in the same synchronous turn: no write can fall in between.
     const watcher: Watcher = { prefix, handlers, closed: false };
     this.watchers.add(watcher);
@@ -600,18 +597,17 @@ export class SqliteStorage implements Storage {
   }
 
   /**
-   * The events under `prefix` after `fromRevision`, up to `revision`, the store's revision: what a
-   * watch from `fromRevision` catches up on before it follows the batches after `revision`.
-   * Returned in the turn it reads them in, so a caller registering for later batches in that turn
-   * misses none.
+   * The events under `prefix` after `fromRevision`, up to the store's revision: what a watch from
+   * `fromRevision` catches up on. Returned in the turn it reads them in, so a watcher registered
+   * in that turn misses no later batch.
    */
-  async since(prefix: string, fromRevision: number): Promise<{ events: WatchEvent[]; revision: number }> {
+  private async catchUp(prefix: string, fromRevision: number): Promise<WatchEvent[]> {
     this.ensureOpen();
     // The catch-up read must not see a batch whose events are still to come from its sync.
     if (this.syncing) await this.durable();
     if (fromRevision < this.compacted) throw new CompactedError(fromRevision, this.compacted);
     const rows = this.stmt.since!.all(fromRevision, prefix, prefixEnd(prefix)) as unknown as Row[];
-    return { events: rows.map((row) => this.rowToEvent(row)), revision: this.revision };
+    return rows.map((row) => this.rowToEvent(row));
   }
 
   private rowToEvent(row: Row): WatchEvent {

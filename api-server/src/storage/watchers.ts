@@ -1,8 +1,7 @@
 /**
  * The embedded store's watchers, indexed by prefix: an event finds its watchers without a scan
  * (with ten thousand agents each watching its own key, a scan per write is 10^8 comparisons per
- * rollout). The store's engine (sqlite-storage.ts) and its worker-thread front (sqlite-worker.ts)
- * both deliver through one.
+ * rollout).
  */
 import type { WatchEvent, WatchHandlers } from './types.ts';
 
