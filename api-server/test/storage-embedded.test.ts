@@ -409,6 +409,51 @@ describe('embedded store: durability off the event loop', () => {
     await s.close();
   });
 
+  it('truncates the WAL after a checkpoint only once the database file is synced, and commits nothing meanwhile', async () => {
+    const path = join(dir, 'checkpoint-order.db');
+    const s = openSqliteStorage({ path, checkpointWalBytes: 64 * 1024 });
+    const store = s as unknown as { dbSync: (done: (err: Error | null) => void) => void };
+    const real = store.dbSync;
+    const held: ((err: Error | null) => void)[] = [];
+    store.dbSync = (done) => held.push(done);
+    const { statSync } = await import('node:fs');
+    const value = 'v'.repeat(4000);
+    // Past the threshold: the batch that crosses it starts a checkpoint and answers.
+    for (let i = 0; i < 20 && held.length === 0; i++) await s.txn([{ type: 'create', key: `/w/${i}`, value }]);
+    expect(held).toHaveLength(1);
+    const walBefore = statSync(`${path}-wal`).size;
+    expect(walBefore).toBeGreaterThanOrEqual(64 * 1024);
+    let answered = false;
+    const next = s.txn([{ type: 'create', key: '/w/next', value: 'x' }]).then(() => (answered = true));
+    await tick();
+    // While the database file's sync is held: nothing commits, the WAL keeps every page.
+    expect(answered).toBe(false);
+    expect(statSync(`${path}-wal`).size).toBe(walBefore);
+    expect((await s.get('/w/0'))!.value).toBe(value); // reads go on
+    for (const done of held.splice(0)) real(done);
+    await next;
+    expect(statSync(`${path}-wal`).size).toBeLessThan(walBefore);
+    await s.close();
+    const again = openSqliteStorage({ path });
+    expect(await again.count('/w/')).toBeGreaterThan(1);
+    expect((await again.get('/w/next'))!.value).toBe('x');
+    await again.close();
+  });
+
+  it('a failed sync of the database file after a checkpoint stops the store', async () => {
+    const s = openSqliteStorage({ path: join(dir, 'checkpoint-fail.db'), checkpointWalBytes: 64 * 1024 });
+    const store = s as unknown as { dbSync: (done: (err: Error | null) => void) => void };
+    store.dbSync = (done) => setImmediate(() => done(new Error('EIO: i/o error, fdatasync')));
+    const value = 'v'.repeat(4000);
+    let failure: unknown;
+    for (let i = 0; i < 40 && !failure; i++) {
+      await s.txn([{ type: 'create', key: `/f/${i}`, value }]).catch((err: unknown) => (failure = err));
+    }
+    await tick();
+    await expect(s.txn([{ type: 'create', key: '/f/after', value: 'x' }])).rejects.toThrow(/failed to make a commit durable \(EIO/);
+    await s.close();
+  });
+
   it('syncs every batch, keeps the WAL bounded by checkpoints, and everything is there after reopen', async () => {
     const path = join(dir, 'checkpoint.db');
     const s = openSqliteStorage({ path, checkpointWalBytes: 256 * 1024 });

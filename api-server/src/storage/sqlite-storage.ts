@@ -20,8 +20,8 @@
  * promises, without the main thread waiting for the disk (the COMMIT's fsync was the largest single
  * item of the server's time in a 10,000-agent rollout). While a sync is in flight, reads wait for
  * it (nobody reads a write that is not yet durable) and new txns gather into the next batch.
- * Checkpoints are the store's own too (wal_autocheckpoint=0): with synchronous=FULL for their
- * duration, so the database file is synced before the WAL is reset.
+ * Checkpoints are the store's own too (wal_autocheckpoint=0, see maybeCheckpoint): the database
+ * file is fdatasynced on the thread pool as well, before the WAL is reset.
  */
 import { closeSync, fdatasync, fstatSync, openSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -171,6 +171,20 @@ class SqliteStorage implements Storage {
     }
     fdatasync(this.walFd, done);
   };
+  /** The database file's path and fd (for checkpoints), and the fdatasync of a checkpoint's copy while it runs. */
+  private readonly dbPath: string;
+  private dbFd: number | undefined;
+  private checkpointing: Promise<void> | undefined;
+  /** Make the database file durable (after a checkpoint copied WAL pages into it); a seam for fault tests. */
+  dbSync: WalSync = (done) => {
+    try {
+      this.dbFd ??= openSync(this.dbPath, 'r');
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    fdatasync(this.dbFd, done);
+  };
 
   private readonly checkpointWalBytes: number;
 
@@ -178,6 +192,7 @@ class SqliteStorage implements Storage {
     this.db = db;
     this.checkpointWalBytes = checkpointWalBytes;
     this.walPath = path === ':memory:' || path === '' ? undefined : `${path}-wal`;
+    this.dbPath = path;
     this.historyRevisions = historyRevisions;
     this.recordPrefixes = recordPrefixes;
     this.stmt = {
@@ -391,7 +406,7 @@ class SqliteStorage implements Storage {
   private readonly flush = (): void => {
     this.flushImmediate = undefined;
     // While the last batch syncs, txns gather for the next: its completion flushes them.
-    if (this.closed || this.failed || this.syncing || this.pending.length === 0) return;
+    if (this.closed || this.failed || this.syncing || this.checkpointing || this.pending.length === 0) return;
     // Take the batch: at least one txn, however large.
     let n = 0;
     let bytes = 0;
@@ -474,11 +489,8 @@ class SqliteStorage implements Storage {
         if (err) {
           // Committed in SQLite but maybe not on disk: no txn of the batch may say it succeeded,
           // and nothing after it can be trusted to be durable either.
-          this.failed = err;
-          const failure = new StorageUnavailableError(`the embedded store could not make a commit durable: ${err.message}`, { cause: err });
+          const failure = this.fail(err);
           for (const t of batch) t.reject(failure);
-          for (const t of this.pending.splice(0)) t.reject(failure);
-          this.watchers.endAll(failure);
         } else settle();
         resolve();
       });
@@ -490,21 +502,46 @@ class SqliteStorage implements Storage {
     if (this.pending.length > 0 && !this.closed) this.flushImmediate ??= setImmediate(this.flush);
   }
 
+  /** A file sync failed: fail everything waiting and everything after. Returns the error to give. */
+  private fail(err: Error): StorageUnavailableError {
+    this.failed = err;
+    const failure = new StorageUnavailableError(`the embedded store could not make a commit durable: ${err.message}`, { cause: err });
+    for (const t of this.pending.splice(0)) t.reject(failure);
+    this.watchers.endAll(failure);
+    return failure;
+  }
+
   /**
-   * Checkpoint once the WAL is checkpointWalBytes: the WAL is synced (every commit's was), and
-   * synchronous=FULL for the checkpoint makes SQLite sync the database file before it truncates
-   * the WAL. Between batches, so no txn is open.
+   * Checkpoint once the WAL is checkpointWalBytes, without the event loop waiting for the disk:
+   * a PASSIVE checkpoint copies the WAL's pages into the database file (SQLite does not sync it,
+   * synchronous being OFF), the database file is fdatasynced on the thread pool, and only then is
+   * the WAL truncated (a TRUNCATE checkpoint that finds nothing left to copy). Until then no batch
+   * commits and no compaction runs: their write would restart the WAL over pages that may not yet
+   * be on disk in the database file. A crash before the truncation finds every page still in the
+   * WAL, which was synced at every commit. Between batches, so no txn is open.
    */
   private maybeCheckpoint(): void {
-    if (this.walFd === undefined || fstatSync(this.walFd).size < this.checkpointWalBytes) return;
+    if (this.walFd === undefined || this.checkpointing || fstatSync(this.walFd).size < this.checkpointWalBytes) return;
     try {
-      this.db.exec('PRAGMA synchronous = FULL');
-      this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
     } catch {
-      // A checkpoint that fails leaves the WAL as it was; the next batch tries again.
-    } finally {
-      this.db.exec('PRAGMA synchronous = OFF');
+      return; // A checkpoint that fails leaves the WAL as it was; the next batch tries again.
     }
+    this.checkpointing = new Promise<void>((resolve) => {
+      this.dbSync((err) => {
+        if (err) this.fail(err);
+        else {
+          try {
+            this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+          } catch {
+            // The WAL stays as it is (every page in it is durable in both files); the next checkpoint truncates it.
+          }
+        }
+        this.checkpointing = undefined;
+        resolve();
+        this.flushLater();
+      });
+    });
   }
 
   /**
@@ -628,6 +665,9 @@ class SqliteStorage implements Storage {
 
   async compact(revision: number): Promise<void> {
     this.ensureOpen();
+    // Its write must not restart the WAL while a checkpoint's copy is not yet durable.
+    while (this.checkpointing) await this.checkpointing;
+    this.ensureOpen();
     const target = Math.min(revision, this.revision);
     if (target <= this.compacted) return;
     this.db.exec('BEGIN IMMEDIATE');
@@ -652,8 +692,8 @@ class SqliteStorage implements Storage {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // A batch whose sync is in flight is answered first.
-    while (this.syncing) await this.syncing;
+    // A batch whose sync is in flight is answered first; a checkpoint's sync finishes.
+    while (this.syncing || this.checkpointing) await (this.syncing ?? this.checkpointing);
     if (this.closed) return;
     this.closed = true;
     this.watchers.endAll(new StorageUnavailableError('the embedded store was closed'));
@@ -668,5 +708,6 @@ class SqliteStorage implements Storage {
     }
     this.db.close();
     if (this.walFd !== undefined) closeSync(this.walFd);
+    if (this.dbFd !== undefined) closeSync(this.dbFd);
   }
 }
