@@ -117,6 +117,8 @@ describe('embedded store: group commit', () => {
     expect(await s.currentRevision()).toBe(before);
     expect(await s.get('/f/a')).toEqual(kv);
     expect(await s.get('/f/b')).toBeUndefined();
+    expect(await s.count('/f/')).toBe(1);
+    expect((await s.list('/f/')).items).toEqual([kv]);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(events).toEqual([]);
     // The store goes on from where it was.
@@ -248,6 +250,60 @@ describe('embedded store', () => {
     expect(() => openSqliteStorage({ path })).toThrow(StorageUnavailableError);
     expect(() => openSqliteStorage({ path })).toThrow(/in use by another process/);
     await s.close();
+  });
+});
+
+describe('embedded store: live keys (kept in memory, built from the log at open)', () => {
+  it('a txn that fails in a batch leaves no trace in reads, while the others of the batch apply', async () => {
+    const path = join(dir, 'live-undo.db');
+    const s = openSqliteStorage({ path });
+    await s.txn([{ type: 'create', key: '/l/keep', value: 'k' }]);
+    const settled = await Promise.allSettled([
+      s.txn([{ type: 'create', key: '/l/a', value: 'a' }]),
+      // Creates /l/b, deletes /l/keep, then fails: all three undone.
+      s.txn([
+        { type: 'create', key: '/l/b', value: 'b' },
+        { type: 'delete', key: '/l/keep' },
+        { type: 'create', key: '/l/a', value: 'again' },
+      ]),
+      s.txn([{ type: 'create', key: '/l/c', value: 'c' }]),
+    ]);
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const keys = async (st: Storage) => (await st.list('/l/')).items.map((kv) => `${kv.key}=${kv.value}`);
+    expect(await keys(s)).toEqual(['/l/a=a', '/l/c=c', '/l/keep=k']);
+    expect(await s.get('/l/b')).toBeUndefined();
+    expect(await s.count('/l/')).toBe(3);
+    // Paging and reverse over the in-memory keys, as over the table they replace.
+    expect(await s.list('/l/', { limit: 2 })).toMatchObject({ more: true, remaining: 1 });
+    expect((await s.list('/l/', { reverse: true, limit: 2 })).items.map((kv) => kv.key)).toEqual(['/l/keep', '/l/c']);
+    expect((await s.list('/l/', { after: '/l/a', before: '/l/keep' })).items.map((kv) => kv.key)).toEqual(['/l/c']);
+    await s.txn([{ type: 'delete', key: '/l/c' }]);
+    await s.txn([{ type: 'update', key: '/l/a', value: 'a2', expectedModRevision: (await s.get('/l/a'))!.modRevision }]);
+    const live = await keys(s);
+    await s.close();
+    // Rebuilt from the log: deletions and updates as they were.
+    const again = openSqliteStorage({ path });
+    expect(await keys(again)).toEqual(live);
+    expect(live).toEqual(['/l/a=a2', '/l/keep=k']);
+    await again.close();
+  });
+
+  it('opens a store that kept them in a `current` table, and drops the table', async () => {
+    const path = join(dir, 'live-upgrade.db');
+    const s = openSqliteStorage({ path });
+    await s.txn([{ type: 'create', key: '/u/a', value: 'a' }, { type: 'create', key: '/u/b', value: 'b' }]);
+    await s.txn([{ type: 'delete', key: '/u/b' }]);
+    await s.close();
+    // As the store looked before: a `current` table beside the log.
+    const db = new DatabaseSync(path);
+    db.exec("CREATE TABLE current (key TEXT PRIMARY KEY, rev INTEGER NOT NULL) WITHOUT ROWID; INSERT INTO current VALUES ('/u/a', 1)");
+    db.close();
+    const after = openSqliteStorage({ path });
+    expect((await after.list('/u/')).items.map((kv) => kv.key)).toEqual(['/u/a']);
+    await after.close();
+    const check = new DatabaseSync(path);
+    expect(check.prepare("SELECT name FROM sqlite_master WHERE name = 'current'").get()).toBeUndefined();
+    check.close();
   });
 });
 

@@ -3,8 +3,10 @@
  * synchronous=FULL), with etcd's model of one global revision and a bounded history.
  *
  * Layout (after kine, which runs Kubernetes on SQL databases): `log` holds one row per write,
- * keyed by revision; `current` points each live key at its latest row; `records` holds the
- * records (Storage.isRecord: the audit log), one row each, outside the revisions. A read at an older
+ * keyed by revision; `records` holds the records (Storage.isRecord: the audit log), one row each,
+ * outside the revisions. Which row is each live key's latest is kept in memory (LiveKeys), built
+ * from the log at open: a table of it cost every write one more randomly placed page in the WAL
+ * (a quarter of the WAL's bytes, measured with instance-sized values). A read at an older
  * revision takes, per key, the latest row at or below it; a watch replays rows after its
  * revision, then follows live writes. Compaction drops rows that no read at or above the
  * compacted revision can see.
@@ -107,10 +109,6 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
         value      TEXT    NOT NULL
       );
       CREATE INDEX IF NOT EXISTS log_key_rev ON log (key, rev);
-      CREATE TABLE IF NOT EXISTS current (
-        key TEXT PRIMARY KEY,
-        rev INTEGER NOT NULL
-      ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS records (
         key   TEXT    PRIMARY KEY,
         rev   INTEGER NOT NULL,
@@ -135,6 +133,52 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
   return new SqliteStorage(db, options.path, options.historyRevisions ?? DEFAULT_HISTORY, options.recordPrefixes ?? [], options.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES);
 }
 
+/**
+ * Every live key and the revision of its latest row, with the keys sorted for range reads (sorted
+ * again only after a key came or went, on the next range read: updates, most writes, keep it).
+ */
+class LiveKeys {
+  private readonly revs = new Map<string, number>();
+  private sorted: string[] | undefined;
+
+  get(key: string): number | undefined {
+    return this.revs.get(key);
+  }
+
+  set(key: string, rev: number): void {
+    if (!this.revs.has(key)) this.sorted = undefined;
+    this.revs.set(key, rev);
+  }
+
+  delete(key: string): void {
+    if (this.revs.delete(key)) this.sorted = undefined;
+  }
+
+  /** The sorted keys and the bounds [lo, hi) of those in [start, end). */
+  range(start: string, end: string): { keys: string[]; lo: number; hi: number } {
+    const keys = (this.sorted ??= [...this.revs.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    return { keys, lo: lowerBound(keys, start), hi: lowerBound(keys, end) };
+  }
+}
+
+/** The first index of `sorted` whose key is not below `key`. */
+function lowerBound(sorted: string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A change to LiveKeys inside the open batch, to undo if its txn or the batch fails. */
+interface LiveUndo {
+  key: string;
+  rev: number | undefined;
+}
+
 interface RecordRow {
   key: string;
   rev: number;
@@ -155,6 +199,9 @@ class SqliteStorage implements Storage {
   private flushImmediate: NodeJS.Immediate | undefined;
   private readonly stmt: Record<string, StatementSync>;
   private readonly recordPrefixes: string[];
+  private readonly live = new LiveKeys();
+  /** Changes to `live` by the batch being applied, in order. */
+  private liveUndo: LiveUndo[] = [];
   /** The WAL's path (undefined for ':memory:', which has nothing to make durable) and its fd once open. */
   private readonly walPath: string | undefined;
   private walFd: number | undefined;
@@ -204,19 +251,9 @@ class SqliteStorage implements Storage {
       rollbackTo: db.prepare('ROLLBACK TO txn'),
       meta: db.prepare('SELECT value FROM meta WHERE name = ?'),
       setMeta: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
-      current: db.prepare('SELECT l.* FROM current c JOIN log l ON l.rev = c.rev WHERE c.key = ?'),
       insert: db.prepare(
         'INSERT INTO log (rev, key, deleted, create_rev, prev_rev, value) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      upsertCurrent: db.prepare('INSERT INTO current (key, rev) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET rev = excluded.rev'),
-      deleteCurrent: db.prepare('DELETE FROM current WHERE key = ?'),
-      listCurrent: db.prepare(
-        'SELECT l.* FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ? ORDER BY c.key LIMIT ?',
-      ),
-      listCurrentDesc: db.prepare(
-        'SELECT l.* FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ? ORDER BY c.key DESC LIMIT ?',
-      ),
-      countCurrent: db.prepare('SELECT COUNT(*) AS n FROM current WHERE key >= ? AND key < ?'),
       // Snapshot read: per key, the latest row at or below the revision, if it is not a deletion.
       listAt: db.prepare(`
         SELECT l.* FROM (
@@ -257,6 +294,12 @@ class SqliteStorage implements Storage {
     this.revision = this.readMeta('revision');
     this.compacted = this.readMeta('compacted');
     this.migrateRecords();
+    // Each key's latest row, unless it is a deletion (SQLite takes `deleted` from the MAX row).
+    for (const row of db.prepare('SELECT key, MAX(rev) AS rev, deleted FROM log GROUP BY key').iterate() as Iterable<{ key: string; rev: number; deleted: number }>) {
+      if (!row.deleted) this.live.set(row.key, row.rev);
+    }
+    // Stores written before LiveKeys kept the same in a table.
+    db.exec('DROP TABLE IF EXISTS current');
     // Take the write lock now, so a second server on the same file fails at start, not later.
     this.db.exec('BEGIN IMMEDIATE; COMMIT');
     this.db.exec('PRAGMA wal_autocheckpoint = 0');
@@ -271,13 +314,15 @@ class SqliteStorage implements Storage {
   private migrateRecords(): void {
     for (const prefix of this.recordPrefixes) {
       const end = prefixEnd(prefix);
-      if (!this.db.prepare('SELECT 1 FROM current WHERE key >= ? AND key < ? LIMIT 1').get(prefix, end)) continue;
+      if (!this.db.prepare('SELECT 1 FROM log WHERE key >= ? AND key < ? LIMIT 1').get(prefix, end)) continue;
       this.db.exec('BEGIN IMMEDIATE');
       try {
         this.db
-          .prepare('INSERT OR REPLACE INTO records (key, rev, value) SELECT c.key, c.rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ?')
+          .prepare(`
+            INSERT OR REPLACE INTO records (key, rev, value)
+            SELECT l.key, l.rev, l.value FROM (SELECT key, MAX(rev) AS rev FROM log WHERE key >= ? AND key < ? GROUP BY key) m
+            JOIN log l ON l.rev = m.rev WHERE l.deleted = 0`)
           .run(prefix, end);
-        this.db.prepare('DELETE FROM current WHERE key >= ? AND key < ?').run(prefix, end);
         this.db.prepare('DELETE FROM log WHERE key >= ? AND key < ?').run(prefix, end);
         this.db.exec('COMMIT');
       } catch (err) {
@@ -323,7 +368,7 @@ class SqliteStorage implements Storage {
       const record = this.stmt.recordGet!.get(key) as RecordRow | undefined;
       return record ? this.recordKv(record) : undefined;
     }
-    const row = this.stmt.current!.get(key) as Row | undefined;
+    const row = this.liveRow(key);
     return row ? this.toKv(row) : undefined;
   }
 
@@ -340,11 +385,8 @@ class SqliteStorage implements Storage {
     if (at !== undefined && at < this.compacted) throw new CompactedError(at, this.compacted);
     const snapshot = at !== undefined && at < this.revision;
     const reverse = options.reverse === true;
-    const rows = (
-      snapshot
-        ? (reverse ? this.stmt.listAtDesc! : this.stmt.listAt!).all(start, end, at, limit)
-        : (reverse ? this.stmt.listCurrentDesc! : this.stmt.listCurrent!).all(start, end, limit)
-    ) as unknown as Row[];
+    if (!snapshot) return this.listLive(start, end, options.limit, reverse);
+    const rows = (reverse ? this.stmt.listAtDesc! : this.stmt.listAt!).all(start, end, at, limit) as unknown as Row[];
     const more = options.limit !== undefined && options.limit > 0 && rows.length > options.limit;
     if (more) rows.pop();
     let remaining: number | undefined;
@@ -352,12 +394,25 @@ class SqliteStorage implements Storage {
       // What follows the page: above its last key, or (reverse) below it.
       const last = rows[rows.length - 1]!.key;
       const [from, to] = reverse ? [start, last] : [last + '\0', end];
-      const counted = (
-        snapshot ? this.stmt.countAt!.get(from, to, at) : this.stmt.countCurrent!.get(from, to)
-      ) as { n: number };
-      remaining = counted.n;
+      remaining = (this.stmt.countAt!.get(from, to, at) as { n: number }).n;
     }
-    return { items: rows.map((r) => this.toKv(r)), revision: snapshot ? at : this.revision, more, remaining };
+    return { items: rows.map((r) => this.toKv(r)), revision: at, more, remaining };
+  }
+
+  /** list() at the current revision: the live keys in [start, end), each read by its revision. */
+  private listLive(start: string, end: string, limit: number | undefined, reverse: boolean): ListResult {
+    const { keys, lo, hi } = this.live.range(start, end);
+    const take = limit !== undefined && limit > 0 ? Math.min(limit, hi - lo) : hi - lo;
+    const page = reverse ? keys.slice(hi - take, hi).reverse() : keys.slice(lo, lo + take);
+    const items = page.map((key) => this.toKv(this.stmt.byRev!.get(this.live.get(key)!) as unknown as Row));
+    const more = take < hi - lo;
+    return { items, revision: this.revision, more, ...(more ? { remaining: hi - lo - take } : {}) };
+  }
+
+  /** A live key's latest row (inside a batch, as the batch has it so far). */
+  private liveRow(key: string): Row | undefined {
+    const rev = this.live.get(key);
+    return rev === undefined ? undefined : (this.stmt.byRev!.get(rev) as unknown as Row);
   }
 
   /** list() under a record prefix: records have no history, so every read is of the current ones. */
@@ -379,7 +434,8 @@ class SqliteStorage implements Storage {
     this.ensureOpen();
     if (this.syncing) await this.durable();
     if (this.isRecord(prefix)) return (this.stmt.recordCount!.get(prefix, prefixEnd(prefix)) as { n: number }).n;
-    return (this.stmt.countCurrent!.get(prefix, prefixEnd(prefix)) as { n: number }).n;
+    const { lo, hi } = this.live.range(prefix, prefixEnd(prefix));
+    return hi - lo;
   }
 
   /**
@@ -430,6 +486,7 @@ class SqliteStorage implements Storage {
     try {
       for (const t of batch) {
         const mark = events.length;
+        const liveMark = this.liveUndo.length;
         this.stmt.savepoint!.run();
         try {
           const { results, last } = this.apply(t.ops, rev, events);
@@ -440,6 +497,7 @@ class SqliteStorage implements Storage {
           // Undo this txn's writes (and forget its events); the batch goes on. If SQLite itself
           // failed and dropped the whole transaction, ROLLBACK TO throws: the batch fails below.
           events.length = mark;
+          this.undoLive(liveMark);
           this.stmt.rollbackTo!.run();
           this.stmt.release!.run();
           outcomes.push({ ok: false, error: err });
@@ -461,10 +519,12 @@ class SqliteStorage implements Storage {
       } catch {
         // The connection is beyond a rollback; the next batch reports it.
       }
+      this.undoLive(0);
       for (const t of batch) t.reject(err);
       this.flushLater();
       return;
     }
+    this.liveUndo = [];
     const settle = () => {
       this.revision = rev;
       batch.forEach((t, i) => {
@@ -500,6 +560,16 @@ class SqliteStorage implements Storage {
   /** The txns that arrived meanwhile go in the next batch, after the event loop has had a turn. */
   private flushLater(): void {
     if (this.pending.length > 0 && !this.closed) this.flushImmediate ??= setImmediate(this.flush);
+  }
+
+  /** Put LiveKeys back as it was before the batch's change number `mark`. */
+  private undoLive(mark: number): void {
+    for (let i = this.liveUndo.length - 1; i >= mark; i--) {
+      const { key, rev } = this.liveUndo[i]!;
+      if (rev === undefined) this.live.delete(key);
+      else this.live.set(key, rev);
+    }
+    this.liveUndo.length = mark;
   }
 
   /** A file sync failed: fail everything waiting and everything after. Returns the error to give. */
@@ -552,8 +622,12 @@ class SqliteStorage implements Storage {
     const results: KeyValue[] = [];
     // Current rows as seen inside this txn, so two ops on one key see each other.
     const seen = new Map<string, Row | undefined>();
-    const currentRow = (key: string): Row | undefined =>
-      seen.has(key) ? seen.get(key) : (this.stmt.current!.get(key) as Row | undefined);
+    const currentRow = (key: string): Row | undefined => (seen.has(key) ? seen.get(key) : this.liveRow(key));
+    const setLive = (key: string, to: number | undefined) => {
+      this.liveUndo.push({ key, rev: this.live.get(key) });
+      if (to === undefined) this.live.delete(key);
+      else this.live.set(key, to);
+    };
     ops.forEach((op, i) => {
       if (this.isRecord(op.key)) {
         results.push(this.applyRecord(op, i, rev));
@@ -565,7 +639,7 @@ class SqliteStorage implements Storage {
         rev++;
         const row: Row = { rev, key: op.key, deleted: 0, create_rev: rev, prev_rev: 0, value: op.value };
         this.stmt.insert!.run(rev, op.key, 0, rev, 0, op.value);
-        this.stmt.upsertCurrent!.run(op.key, rev);
+        setLive(op.key, rev);
         seen.set(op.key, row);
         results.push(this.toKv(row));
         events.push({ type: 'put', kv: this.toKv(row) });
@@ -579,14 +653,14 @@ class SqliteStorage implements Storage {
       if (op.type === 'update') {
         const row: Row = { rev, key: op.key, deleted: 0, create_rev: existing.create_rev, prev_rev: existing.rev, value: op.value };
         this.stmt.insert!.run(rev, op.key, 0, existing.create_rev, existing.rev, op.value);
-        this.stmt.upsertCurrent!.run(op.key, rev);
+        setLive(op.key, rev);
         seen.set(op.key, row);
         results.push(this.toKv(row));
         events.push({ type: 'put', kv: this.toKv(row), prevKv: this.toKv(existing) });
       } else {
         // A deletion row keeps the last value, so watchers get the final state of the object.
         this.stmt.insert!.run(rev, op.key, 1, existing.create_rev, existing.rev, existing.value);
-        this.stmt.deleteCurrent!.run(op.key);
+        setLive(op.key, undefined);
         seen.set(op.key, undefined);
         const kv = { ...this.toKv(existing), modRevision: rev };
         results.push(kv);
