@@ -56,6 +56,7 @@ const USAGE = `Usage: npm run bench:fleet -- [options]
 
   --sizes LIST            fleet sizes (default 100,1000,10000)
   --trials LIST           trials per size, one number or one per size (default 5,5,3)
+  --warmup N              untimed rollouts per size before the trials (default 1; reported apart)
   --modes LIST            controller,direct (default both; controller is the real path)
   --no-rolling            skip the Rolling run at 1,000
   --apply-ms N            simulated apply time per agent, ±50 % (default 50)
@@ -75,6 +76,7 @@ const USAGE = `Usage: npm run bench:fleet -- [options]
 interface Opts {
   sizes: number[];
   trials: number[];
+  warmup: number;
   modes: Mode[];
   rolling: boolean;
   applyMs: number;
@@ -266,6 +268,8 @@ interface SizeResult {
   idle?: Idle;
   simMemory?: SimMemory;
   trials: Trial[];
+  /** The untimed rollouts before the trials (not pooled into any row). */
+  warmup: Trial[];
   failure?: string;
   serverTail?: string;
   /** Where the server's whole output was saved, when something failed. */
@@ -343,7 +347,7 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
   process.once('exit', cleanup);
   const api = new Api(server, 64);
   const sim = new Sim();
-  const result: SizeResult = { n, history, baseRssMiB: memory(pid).rss, registerSeconds: NaN, trials: [] };
+  const result: SizeResult = { n, history, baseRssMiB: memory(pid).rss, registerSeconds: NaN, trials: [], warmup: [] };
   const names = Array.from({ length: n }, (_, i) => `sim-${String(i).padStart(5, '0')}`);
   let seq = 0;
   const firstMode = o.modes[0]!;
@@ -384,6 +388,16 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
     result.simMemory = await sim.call<SimMemory>({ cmd: 'memory' });
     log(`N=${n}: idle server RSS ${result.idle.rssMiB.toFixed(0)} MiB, ${result.idle.cpuPercent.toFixed(1)} % CPU, ${result.idle.writesPerSecond.toFixed(0)} writes/s`);
 
+    // Warm-up: the server's first rollouts also pay for JIT compilation and for the store's first
+    // pass through a new WAL file (it is reused after its first checkpoint); reported apart.
+    for (let w = 0; w < o.warmup; w++) {
+      const trial = await runTrial(api, sim, pid, names, firstMode, { type: 'AllAtOnce' }, ++seq, o, log);
+      result.warmup.push(trial);
+      const times = sortedOf(trial.done.filter(Number.isFinite));
+      log(`N=${n}: warm-up ${w + 1}/${o.warmup} (${firstMode}): ${trial.failure ? `FAILED: ${trial.failure}; ` : ''}p50 ${quantile(times, 0.5).toFixed(0)} ms, p99 ${quantile(times, 0.99).toFixed(0)} ms, peak RSS ${trial.peakRssMiB.toFixed(0)} MiB`);
+      if (trial.failure) throw new Error(`warm-up rollout failed: ${trial.failure}`);
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
     const plan: { mode: Mode; strategy: Strategy }[] = [];
     for (const mode of o.modes) {
       for (let t = 0; t < trials; t++) plan.push({ mode, strategy: { type: 'AllAtOnce' } });
@@ -604,6 +618,18 @@ function sizeCells(r: SizeResult): string[] {
 
 const machine = machineFacts;
 
+/** The untimed warm-up rollouts of each N, one line each. */
+function warmups(results: SizeResult[]): string[] {
+  const lines = results.flatMap((res) =>
+    res.warmup.map((t, i) => {
+      const times = sortedOf(t.done.filter(Number.isFinite));
+      return `- N=${n0(res.n)}, warm-up ${i + 1} (${t.mode}): p50 ${fmtMs(quantile(times, 0.5))}, p99 ${fmtMs(quantile(times, 0.99))}, ` +
+        `all applied in ${fmtMs(t.totalMs)}, server peak RSS ${n0(t.peakRssMiB)} MiB${t.failure ? `; failed: ${t.failure}` : ''}.`;
+    }),
+  );
+  return lines.length > 0 ? ['Warm-up rollouts (not in the table):', '', ...lines, ''] : [];
+}
+
 function breakdown(results: SizeResult[], floorP50: number): string[] {
   const lines: string[] = [];
   for (const r of results) {
@@ -644,6 +670,8 @@ function section(results: SizeResult[], floor: Awaited<ReturnType<typeof storeFl
       'PUT to the successful answer to the agent\'s status write that shows the new revision applied. **controller** is the real path: the server\'s rollout controller ' +
       'moves the instances (AllAtOnce unless said). **direct** is a comparison: the config selects no instance and the benchmark pins `spec.configRevision` on every instance ' +
       'itself (merge patches, 64 in flight) right after the PUT. Latencies pool every agent of every trial of a row; "all N applied" is the time until the last agent reported. ' +
+      `Before the trials of each N, ${o.warmup === 1 ? 'one rollout is' : `${o.warmup} rollouts are`} run untimed, as bench:api warms up every path: a server's first rollout also pays for ` +
+      'JIT compilation and for the store\'s first pass through a new WAL file (reused after its first checkpoint); it is reported below the table, not pooled into it. ' +
       '"watch saw it" is when each agent\'s watch delivered the instance naming the new revision. Store writes per rollout is how far the store\'s revision moved from before ' +
       'the PUT to the last status write (every write moves it by one).',
     '',
@@ -655,6 +683,7 @@ function section(results: SizeResult[], floor: Awaited<ReturnType<typeof storeFl
     '',
     'Goals: p99 ≤ 1 s at 1,000 and ≤ 5 s at 10,000 (AllAtOnce); server RSS ≤ 1 GiB at 10,000.',
     '',
+    ...warmups(results),
     mdTable(SIZE_HEAD, results.map(sizeCells)),
     '',
     'Per watching agent = (server RSS idle with N watching − RSS at start) ÷ N: its watch (TLS connection, request, store watcher, bookmark timer) and the controller\'s ' +
@@ -693,6 +722,7 @@ function parse(): Opts | undefined {
       options: {
         sizes: { type: 'string' },
         trials: { type: 'string' },
+        warmup: { type: 'string' },
         modes: { type: 'string' },
         'no-rolling': { type: 'boolean' },
         'apply-ms': { type: 'string' },
@@ -730,6 +760,7 @@ function parse(): Opts | undefined {
   return {
     sizes,
     trials,
+    warmup: int(values.warmup, 1, 'warmup', 0),
     modes,
     rolling: !values['no-rolling'],
     applyMs: int(values['apply-ms'], 50, 'apply-ms', 0),
