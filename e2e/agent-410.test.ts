@@ -31,7 +31,7 @@ afterAll(async () => {
 const until = <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000) => poll(what, fn, { ms, context: () => log.slice(-3000) });
 
 it('re-lists once after a 410 and resumes from the current revision instead of looping', async () => {
-  const args = ['--history-revisions', '100', '--controllers', 'false'];
+  const args = ['--history-revisions', '100', '--compaction-interval', '0', '--controllers', 'false'];
   server = await startServer({ args });
   haproxy = await startHAProxy({ config: (ports) => simpleConfig(ports[0]!, 'v0') });
   agent = spawnAgent({

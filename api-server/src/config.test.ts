@@ -59,3 +59,14 @@ describe('--audit-omit', () => {
     expect(() => parse(['--audit-omit', 'lease'])).toThrow(/"lease" is not a resource; use plurals: haproxyinstances, /);
   });
 });
+
+describe('--compaction-interval', () => {
+  it('keeps 5 minutes by default; 0 (history by --history-revisions alone) only on the embedded store', () => {
+    expect(parse([]).compactionIntervalSeconds).toBe(300);
+    expect(parse(['--compaction-interval', '0']).compactionIntervalSeconds).toBe(0);
+    expect(parse([], { HQ_COMPACTION_INTERVAL: '60' }).compactionIntervalSeconds).toBe(60);
+    expect(() => parse(['--storage', 'etcd', '--compaction-interval', '0'])).toThrow(/at least 1 with etcd/);
+    expect(() => parse(['--compaction-interval=-1'])).toThrow(/whole number of seconds, at least 0/);
+    expect(() => parse(['--compaction-interval', '1.5'])).toThrow(ConfigError);
+  });
+});

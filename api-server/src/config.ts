@@ -48,8 +48,11 @@ const USAGE = `Usage: hq-api-server [options]
   --storage embedded|etcd   storage backend (HQ_STORAGE, default embedded)
   --etcd-endpoints URLS     comma-separated etcd URLs (HQ_ETCD_ENDPOINTS, default http://127.0.0.1:2379)
   --etcd-prefix PREFIX      key prefix in etcd (HQ_ETCD_PREFIX, default none)
-  --history-revisions N     watch history kept by the embedded store (HQ_HISTORY_REVISIONS, default 10000)
-  --compaction-interval S   etcd: compact history older than S seconds (HQ_COMPACTION_INTERVAL, default 300)
+  --history-revisions N     watch history kept by the embedded store, at least (HQ_HISTORY_REVISIONS,
+                            default 10000)
+  --compaction-interval S   compact history older than S seconds (HQ_COMPACTION_INTERVAL, default 300);
+                            the embedded store keeps the last S seconds and --history-revisions revisions
+                            (0: by --history-revisions alone)
   --event-ttl S             delete Events last seen more than S seconds ago (HQ_EVENT_TTL, default 3600)
   --audit-retention-days N  delete audit records older than N days, 1 to 3650
                             (HQ_AUDIT_RETENTION_DAYS, default 30)
@@ -133,7 +136,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   const history = Number(values['history-revisions'] ?? env.HQ_HISTORY_REVISIONS ?? 10_000);
   if (!Number.isInteger(history) || history < 100) throw new ConfigError('--history-revisions must be an integer of at least 100');
   const compaction = Number(values['compaction-interval'] ?? env.HQ_COMPACTION_INTERVAL ?? 300);
-  if (!Number.isInteger(compaction) || compaction < 1) throw new ConfigError('--compaction-interval must be a whole number of seconds, at least 1');
+  // 0 on the embedded store: history by --history-revisions alone. etcd must be compacted now and then.
+  if (!Number.isInteger(compaction) || compaction < (storage === 'etcd' ? 1 : 0)) {
+    throw new ConfigError(`--compaction-interval must be a whole number of seconds, at least ${storage === 'etcd' ? '1 with etcd' : '0'}`);
+  }
   const eventTtl = Number(values['event-ttl'] ?? env.HQ_EVENT_TTL ?? 3600);
   if (!Number.isInteger(eventTtl) || eventTtl < 60) throw new ConfigError('--event-ttl must be a whole number of seconds, at least 60');
   const controllers = values.controllers ?? env.HQ_CONTROLLERS ?? 'true';

@@ -24,7 +24,12 @@ async function openStorage(config: ServerConfig): Promise<Storage> {
     return openEtcdStorage({ endpoints: config.etcdEndpoints, prefix: config.etcdPrefix });
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  return openSqliteStorage({ path: join(config.dataDir, 'store.db'), historyRevisions: config.historyRevisions, recordPrefixes: [AUDIT_PREFIX] });
+  return openSqliteStorage({
+    path: join(config.dataDir, 'store.db'),
+    historyRevisions: config.historyRevisions,
+    historyMs: config.compactionIntervalSeconds * 1000,
+    recordPrefixes: [AUDIT_PREFIX],
+  });
 }
 
 async function main(): Promise<void> {

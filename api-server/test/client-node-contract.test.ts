@@ -234,7 +234,7 @@ class RecordingWatch extends Watch {
 }
 
 describe('informer recovery after 410 Expired (server with --history-revisions 100)', () => {
-  const HISTORY = ['--history-revisions', '100'];
+  const HISTORY = ['--history-revisions', '100', '--compaction-interval', '0'];
   let small: ServerProcess;
   let smallKc: KubeConfig;
   let smallApi: KubernetesObjectApi;

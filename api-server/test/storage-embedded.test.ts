@@ -193,7 +193,7 @@ describe('embedded store', () => {
   });
 
   it('bounds its history: old revisions compact away by themselves', async () => {
-    const s = openSqliteStorage({ path: join(dir, 'bounded.db'), historyRevisions: 100 });
+    const s = openSqliteStorage({ path: join(dir, 'bounded.db'), historyRevisions: 100, historyMs: 0 });
     const [first] = await s.txn([{ type: 'create', key: '/h/k', value: '0' }]);
     let rev = first!.modRevision;
     for (let i = 1; i <= 200; i++) rev = (await s.txn([{ type: 'update', key: '/h/k', value: String(i), expectedModRevision: rev }]))[0]!.modRevision;
@@ -202,6 +202,41 @@ describe('embedded store', () => {
     expect(compacted).toBeLessThanOrEqual(rev - 100);
     await expect(s.watch('/h/', first!.modRevision, { onEvent() {}, onError() {} })).rejects.toBeInstanceOf(CompactedError);
     expect((await s.get('/h/k'))!.value).toBe('200');
+    await s.close();
+  });
+
+  it('keeps history by time as well: nothing younger than historyMs is compacted, however many revisions', async () => {
+    let clock = 1_000_000;
+    const s = openSqliteStorage({ path: join(dir, 'bounded-time.db'), historyRevisions: 100, historyMs: 60_000, now: () => clock });
+    const [first] = await s.txn([{ type: 'create', key: '/t/k', value: '0' }]);
+    let rev = first!.modRevision;
+    const write = async (n: number) => {
+      for (let i = 0; i < n; i++) rev = (await s.txn([{ type: 'update', key: '/t/k', value: String(rev), expectedModRevision: rev }]))[0]!.modRevision;
+    };
+    // 10 writes a second for 50 s: 500 revisions, all younger than a minute. Nothing compacts,
+    // though the count alone would have kept 100.
+    const revAt = new Map<number, number>();
+    for (let sec = 0; sec < 50; sec++) {
+      revAt.set(clock, rev);
+      await write(10);
+      clock += 1000;
+    }
+    expect(await s.compactedRevision()).toBe(0);
+    // 30 s later: what was written before the cutoff (80 s ago) may go, nothing after it.
+    for (let sec = 0; sec < 30; sec++) {
+      await write(10);
+      clock += 1000;
+    }
+    const compacted = await s.compactedRevision();
+    const cutoff = clock - 1000 - 60_000;
+    const keptFrom = Math.max(...[...revAt].filter(([at]) => at <= cutoff).map(([, r]) => r));
+    expect(compacted).toBeGreaterThan(0);
+    expect(compacted).toBeLessThanOrEqual(keptFrom);
+    // Every revision written within the last minute can still be watched from.
+    const seen: number[] = [];
+    (await s.watch('/t/', keptFrom, { onEvent: (e) => seen.push(e.kv.modRevision), onError() {} })).close();
+    expect(seen[seen.length - 1]).toBe(rev);
+    expect(seen).toHaveLength(rev - keptFrom);
     await s.close();
   });
 

@@ -155,7 +155,7 @@ describe('watch', () => {
 
 describe('watch from a compacted resourceVersion', () => {
   it('gets an ERROR event with a 410 Expired Status, as kube-apiserver sends it', async () => {
-    await start({ storage: openSqliteStorage({ path: ':memory:', historyRevisions: 100 }) });
+    await start({ storage: openSqliteStorage({ path: ':memory:', historyRevisions: 100, historyMs: 0 }) });
     const first = await call('POST', ns('haproxyinstances'), instanceFixture({ metadata: { name: 'old' } }));
     for (let i = 0; i < 150; i++) await call('PATCH', `${ns('haproxyinstances')}/old`, { metadata: { labels: { n: String(i) } } }, merge);
     const w = await openWatch(base, `${ns('haproxyinstances')}?watch=true&resourceVersion=${first.metadata.resourceVersion}`, t.token);

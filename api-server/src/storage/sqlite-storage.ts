@@ -49,8 +49,17 @@ import { WatcherIndex, type Watcher } from './watchers.ts';
 export interface SqliteStorageOptions {
   /** Database file; ':memory:' for a throwaway store. */
   path: string;
-  /** Revisions of history kept for watches and snapshot reads. */
+  /** Revisions of history kept for watches and snapshot reads, at least. */
   historyRevisions?: number;
+  /**
+   * History kept by time as well: nothing written in the last `historyMs` is compacted away, however
+   * many revisions that is (default 5 minutes, the interval at which kube-apiserver compacts etcd).
+   * 0: by count alone. A fleet's write rate then sizes the history by itself: 10,000 agents renewing
+   * a Lease every 10 s keep 300,000 revisions, 100 agents the count's 10,000.
+   */
+  historyMs?: number;
+  /** The clock, ms since the epoch (tests). */
+  now?: () => number;
   /**
    * Keys under these prefixes are records (Storage.isRecord), kept in their own table. Records
    * written under them by a server opened without them are moved there at open.
@@ -80,6 +89,7 @@ interface Pending {
 }
 
 const DEFAULT_HISTORY = 10_000;
+const DEFAULT_HISTORY_MS = 5 * 60_000;
 /** Bounds of one group commit (see txn). */
 const MAX_BATCH_TXNS = 256;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -131,7 +141,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
     }
     throw new StorageUnavailableError(`cannot open the embedded store ${options.path}: ${message}`, { cause: err });
   }
-  return new SqliteStorage(db, options.path, options.historyRevisions ?? DEFAULT_HISTORY, options.recordPrefixes ?? [], options.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES);
+  return new SqliteStorage(db, options);
 }
 
 /**
@@ -259,12 +269,22 @@ class SqliteStorage implements Storage {
 
   private readonly checkpointWalBytes: number;
 
-  constructor(db: DatabaseSync, path: string, historyRevisions: number, recordPrefixes: string[], checkpointWalBytes: number) {
+  private readonly historyMs: number;
+  private readonly now: () => number;
+  /** The store's revision now and then (at most once a second), for the time bound of compaction. */
+  private samples: { at: number; rev: number }[] = [];
+
+  constructor(db: DatabaseSync, options: SqliteStorageOptions) {
+    const path = options.path;
+    const recordPrefixes = options.recordPrefixes ?? [];
+    const checkpointWalBytes = options.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES;
     this.db = db;
     this.checkpointWalBytes = checkpointWalBytes;
+    this.historyMs = options.historyMs ?? DEFAULT_HISTORY_MS;
+    this.now = options.now ?? Date.now;
     this.walPath = path === ':memory:' || path === '' ? undefined : `${path}-wal`;
     this.dbPath = path;
-    this.historyRevisions = historyRevisions;
+    this.historyRevisions = options.historyRevisions ?? DEFAULT_HISTORY;
     this.recordPrefixes = recordPrefixes;
     this.stmt = {
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -788,11 +808,25 @@ class SqliteStorage implements Storage {
     this.compacted = target;
   }
 
-  /** Keep history bounded: compact in steps of a quarter of the window, not on every write. */
+  /** Keep history bounded, to at least historyRevisions revisions and historyMs of time: in steps of a quarter of the count, not on every write. */
   private maybeCompact(): void {
-    if (this.revision - this.compacted > this.historyRevisions * 1.25) {
+    const t = this.now();
+    const last = this.samples[this.samples.length - 1];
+    if (!last || t - last.at >= 1000) this.samples.push({ at: t, rev: this.revision });
+    let target = this.revision - this.historyRevisions;
+    if (this.historyMs > 0) {
+      // Everything after the revision of the newest sample at or before the cutoff was written
+      // within historyMs: keep it. Before the first such sample (a young server), keep everything.
+      const cutoff = t - this.historyMs;
+      let i = -1;
+      while (i + 1 < this.samples.length && this.samples[i + 1]!.at <= cutoff) i++;
+      if (i > 0) this.samples.splice(0, i);
+      target = Math.min(target, i >= 0 ? this.samples[0]!.rev : this.compacted);
+    }
+    // In steps of a quarter of the count, not on every write.
+    if (target - this.compacted > this.historyRevisions / 4) {
       // A failure here is not the writers' (their batch committed): the next batch tries again.
-      this.compact(this.revision - this.historyRevisions).catch(() => {});
+      this.compact(target).catch(() => {});
     }
   }
 
