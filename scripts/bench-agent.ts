@@ -42,7 +42,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureDebianBinary, findOnPath } from './lib/debian-package.ts';
-import { DOC, UsageError, machineFacts, type Machine as BaseMachine, hr, memory, msSince, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, machineFacts, type Machine as BaseMachine, hr, memory, msSince, processCpuMs, quantile, runMain, textTable, writeDocSection, intOption } from './lib/bench.ts';
 import { contentHash, createApplier } from '../agent/src/apply/pipeline.ts';
 import type { ApplyResult, DesiredConfig } from '../agent/src/apply/types.ts';
 import { currentWorker, parseShowInfo, parseShowProc } from '../agent/src/haproxy/master-cli.ts';
@@ -1180,13 +1180,8 @@ async function main(): Promise<number> {
     throw new UsageError((err as Error).message);
   }
   const { values } = parsed;
-  const int = (v: string | undefined, d: number, min: number, name: string) => {
-    const n = Number(v ?? d);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer of at least ${min}`);
-    return n;
-  };
   if (values.loadgen) {
-    await loadgen(int(values.port, 0, 1, 'port'), int(values.connections, 16, 1, 'connections'));
+    await loadgen(intOption(values.port, 0, 'port', 1), intOption(values.connections, 16, 'connections', 1));
     return 0;
   }
   if (values.help) {
@@ -1198,13 +1193,13 @@ async function main(): Promise<number> {
   const parts = new Set((values.parts ?? 'reload,overhead,idle').split(',').map((s) => s.trim()).filter(Boolean));
   for (const p of parts) if (!['reload', 'overhead', 'idle'].includes(p)) throw new UsageError(`--parts: unknown part ${JSON.stringify(p)}`);
   const o: Opts = {
-    reloads: int(values.reloads, 100, 1, 'reloads'),
-    connections: int(values.connections, 16, 1, 'connections'),
+    reloads: intOption(values.reloads, 100, 'reloads', 1),
+    connections: intOption(values.connections, 16, 'connections', 1),
     load,
-    rounds: int(values.rounds, 20, 3, 'rounds'),
-    idleSeconds: int(values['idle-seconds'], 60, 5, 'idle-seconds'),
+    rounds: intOption(values.rounds, 20, 'rounds', 3),
+    idleSeconds: intOption(values['idle-seconds'], 60, 'idle-seconds', 5),
     parts,
-    controlReloads: int(values['control-reloads'], 30, 0, 'control-reloads'),
+    controlReloads: intOption(values['control-reloads'], 30, 'control-reloads', 0),
   };
   if (values.profile) {
     mkdirSync(values.profile, { recursive: true });

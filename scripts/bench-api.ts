@@ -24,7 +24,7 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DOC, UsageError, machineFacts, type Machine as BaseMachine, filesystemOf, hr, memory, msSince, processCpuMs, runMain, textTable, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, machineFacts, type Machine as BaseMachine, filesystemOf, hr, memory, msSince, processCpuMs, runMain, textTable, writeDocSection, intOption } from './lib/bench.ts';
 import { Etcd3 } from 'etcd3';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import type { KeyValue, Storage } from '../api-server/src/storage/types.ts';
@@ -773,17 +773,12 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const int = (v: string | undefined, d: number, min: number, name: string) => {
-    const n = Number(v ?? d);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer of at least ${min}`);
-    return n;
-  };
   const backends = (values.backends ?? 'embedded,etcd').split(',').map((s) => s.trim()).filter(Boolean);
   for (const b of backends) if (b !== 'embedded' && b !== 'etcd') throw new UsageError(`--backends: unknown backend ${JSON.stringify(b)}`);
   const o: Opts = {
-    n: int(values.n, 2000, 10, 'n'),
-    watchWrites: int(values['watch-writes'], 500, 10, 'watch-writes'),
-    concurrency: int(values.concurrency, 16, 1, 'concurrency'),
+    n: intOption(values.n, 2000, 'n', 10),
+    watchWrites: intOption(values['watch-writes'], 500, 'watch-writes', 10),
+    concurrency: intOption(values.concurrency, 16, 'concurrency', 1),
     env: values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` } : {},
   };
   const started = hr();

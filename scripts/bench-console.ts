@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { Browser, CDPSession, Page } from 'playwright-core';
-import { DOC, UsageError, machineFacts, type Machine as BaseMachine, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, machineFacts, type Machine as BaseMachine, quantile, runMain, textTable, writeDocSection, intOption, intListOption } from './lib/bench.ts';
 import { BenchApi } from './lib/api-client.ts';
 import { clock, startFleet, type Fleet } from './lib/fleet-sim.ts';
 import { startServer, type ServerProcess } from '../api-server/test/support/server.ts';
@@ -699,22 +699,15 @@ function parse(): Opts | undefined {
   }
   if (values.help) return undefined;
   if (values['console-dir'] && !existsSync(join(values['console-dir'], 'index.html'))) throw new UsageError(`--console-dir: no index.html in ${values['console-dir']}`);
-  const ints = (v: string, name: string, min: number) =>
-    v.split(',').map((s) => {
-      const n = Number(s.trim());
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name}: ${JSON.stringify(s)} is not an integer of at least ${min}`);
-      return n;
-    });
-  const int = (v: string | undefined, d: number, name: string, min: number) => (v === undefined ? d : ints(v, name, min)[0]!);
   return {
-    sizes: ints(values.sizes ?? '1000', 'sizes', 1),
-    trials: int(values.trials, 3, 'trials', 1),
-    idleMs: int(values['idle-seconds'], 5, 'idle-seconds', 1) * 1000,
-    applyMs: int(values['apply-ms'], 50, 'apply-ms', 0),
-    heartbeatSeconds: int(values['heartbeat-seconds'], 10, 'heartbeat-seconds', 1),
-    statsServers: int(values['stats-servers'], 10, 'stats-servers', 0),
-    history: int(values['history-revisions'], 100_000, 'history-revisions', 100),
-    timeoutMs: int(values['timeout-seconds'], 120, 'timeout-seconds', 1) * 1000,
+    sizes: intListOption(values.sizes ?? '1000', 'sizes', 1),
+    trials: intOption(values.trials, 3, 'trials', 1),
+    idleMs: intOption(values['idle-seconds'], 5, 'idle-seconds', 1) * 1000,
+    applyMs: intOption(values['apply-ms'], 50, 'apply-ms', 0),
+    heartbeatSeconds: intOption(values['heartbeat-seconds'], 10, 'heartbeat-seconds', 1),
+    statsServers: intOption(values['stats-servers'], 10, 'stats-servers', 0),
+    history: intOption(values['history-revisions'], 100_000, 'history-revisions', 100),
+    timeoutMs: intOption(values['timeout-seconds'], 120, 'timeout-seconds', 1) * 1000,
     profile: values.profile,
     consoleDir: values['console-dir'],
   };

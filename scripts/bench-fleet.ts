@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DOC, UsageError, machineFacts, type Machine, filesystemOf, memory, processCpuMs, quantile, runMain, textTable, writeDocSection } from './lib/bench.ts';
+import { DOC, UsageError, machineFacts, type Machine, filesystemOf, memory, processCpuMs, quantile, runMain, textTable, writeDocSection, intOption, intListOption } from './lib/bench.ts';
 import { clock, startFleet, type Fleet, type FleetCounts, type FleetOptions, type RevisionTimings } from './lib/fleet-sim.ts';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import { startServer } from '../api-server/test/support/server.ts';
@@ -305,7 +305,6 @@ function sampleRss(pid: number): () => number {
   };
 }
 
-const historyFor = (_n: number, o: Opts) => o.historyRevisions;
 
 /** Log how the fleet and the server stand every 10 s while `wait` runs (long waits say what they wait on). */
 async function withProgress<T>(sim: Sim, pid: number, what: string, log: (s: string) => void, wait: Promise<T>): Promise<T> {
@@ -329,7 +328,7 @@ async function withProgress<T>(sim: Sim, pid: number, what: string, log: (s: str
 }
 
 async function benchSize(n: number, trials: number, o: Opts, log: (s: string) => void): Promise<SizeResult> {
-  const history = historyFor(n, o);
+  const history = o.historyRevisions;
   const server = await startServer({
     args: [...(history ? ['--history-revisions', String(history)] : []), ...(o.auditOmit ? ['--audit-omit', o.auditOmit] : [])],
     env: o.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profile}` } : {},
@@ -705,7 +704,6 @@ function section(results: SizeResult[], floor: Awaited<ReturnType<typeof storeFl
 
 // ---------------------------------------------------------------------------------------------
 
-
 function parse(): Opts | undefined {
   let values;
   try {
@@ -735,15 +733,8 @@ function parse(): Opts | undefined {
     throw new UsageError((err as Error).message);
   }
   if (values.help) return undefined;
-  const ints = (v: string, name: string, min: number) =>
-    v.split(',').map((s) => {
-      const n = Number(s.trim());
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name}: ${JSON.stringify(s)} is not an integer of at least ${min}`);
-      return n;
-    });
-  const int = (v: string | undefined, d: number, name: string, min: number) => (v === undefined ? d : ints(v, name, min)[0]!);
-  const sizes = ints(values.sizes ?? '100,1000,10000', 'sizes', 1);
-  const given = ints(values.trials ?? '5,5,3', 'trials', 1);
+  const sizes = intListOption(values.sizes ?? '100,1000,10000', 'sizes', 1);
+  const given = intListOption(values.trials ?? '5,5,3', 'trials', 1);
   const trials = sizes.map((n, i) => given[i] ?? given[given.length - 1] ?? (n >= 10_000 ? 3 : 5));
   if (values.trials && given.length === 1) trials.fill(given[0]!);
   const modes = (values.modes ?? 'controller,direct').split(',').map((s) => s.trim()) as Mode[];
@@ -751,17 +742,17 @@ function parse(): Opts | undefined {
   return {
     sizes,
     trials,
-    warmup: int(values.warmup, 1, 'warmup', 0),
+    warmup: intOption(values.warmup, 1, 'warmup', 0),
     modes,
     rolling: !values['no-rolling'],
-    applyMs: int(values['apply-ms'], 50, 'apply-ms', 0),
-    coalesceMs: int(values['coalesce-ms'], 0, 'coalesce-ms', 0),
-    heartbeatSeconds: int(values['heartbeat-seconds'], 10, 'heartbeat-seconds', 1),
-    statsSeconds: int(values['stats-seconds'], 60, 'stats-seconds', 1),
-    statsServers: int(values['stats-servers'], 10, 'stats-servers', 0),
-    timeoutMs: int(values['timeout-seconds'], 300, 'timeout-seconds', 1) * 1000,
-    startPerSecond: int(values['start-per-second'], 0, 'start-per-second', 0),
-    historyRevisions: values['history-revisions'] === undefined ? undefined : int(values['history-revisions'], 0, 'history-revisions', 100),
+    applyMs: intOption(values['apply-ms'], 50, 'apply-ms', 0),
+    coalesceMs: intOption(values['coalesce-ms'], 0, 'coalesce-ms', 0),
+    heartbeatSeconds: intOption(values['heartbeat-seconds'], 10, 'heartbeat-seconds', 1),
+    statsSeconds: intOption(values['stats-seconds'], 60, 'stats-seconds', 1),
+    statsServers: intOption(values['stats-servers'], 10, 'stats-servers', 0),
+    timeoutMs: intOption(values['timeout-seconds'], 300, 'timeout-seconds', 1) * 1000,
+    startPerSecond: intOption(values['start-per-second'], 0, 'start-per-second', 0),
+    historyRevisions: values['history-revisions'] === undefined ? undefined : intOption(values['history-revisions'], 0, 'history-revisions', 100),
     auditOmit: values['audit-omit'],
     profile: values.profile,
   };

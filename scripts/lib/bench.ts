@@ -59,6 +59,23 @@ export function writeDocSection(name: string, body: string): void {
 /** A command-line mistake: printed with the usage, exit 2. */
 export class UsageError extends Error {}
 
+/** A comma-separated list of whole numbers of at least `min`, for option --name; a UsageError naming the bad one otherwise. */
+export function intListOption(v: string, name: string, min: number): number[] {
+  return v.split(',').map((part) => {
+    const n = Number(part.trim());
+    if (part.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`--${name}: ${JSON.stringify(part)} is not an integer of at least ${min}`);
+    return n;
+  });
+}
+
+/** A whole number of at least `min` for option --name, `fallback` when it is not given. */
+export function intOption(v: string | undefined, fallback: number, name: string, min: number): number {
+  if (v === undefined) return fallback;
+  const [n, ...more] = intListOption(v, name, min);
+  if (more.length > 0) throw new UsageError(`--${name} takes one number, not a list`);
+  return n!;
+}
+
 /** Run a script's main: exit with its code (or process.exitCode), 2 with the usage on a UsageError, 1 on a failure. */
 export function runMain(name: string, usage: string, main: () => Promise<number | void>): void {
   main().then(

@@ -95,8 +95,48 @@ const MAX_BATCH_TXNS = 256;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 const CHECKPOINT_WAL_BYTES = 32 * 1024 * 1024;
 
-/** Make everything written to the WAL so far durable; the store's own fdatasync (a seam for fault tests). */
-export type WalSync = (done: (err: Error | null) => void) => void;
+/** Make everything written to a file so far durable; the store's own fdatasync (a seam for fault tests). */
+type FileSync = (done: (err: Error | null) => void) => void;
+
+/** A file of the store (its WAL, its database file) that it fdatasyncs itself, opened on first use. */
+class DurableFile {
+  private readonly path: string;
+  private fd: number | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  get opened(): boolean {
+    return this.fd !== undefined;
+  }
+
+  private open(): number {
+    return (this.fd ??= openSync(this.path, 'r'));
+  }
+
+  /** fdatasync on libuv's thread pool. */
+  readonly sync: FileSync = (done) => {
+    let fd: number;
+    try {
+      fd = this.open();
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    fdatasync(fd, done);
+  };
+
+  /** fdatasync on this thread; throws what it fails with. */
+  syncNow(): void {
+    fdatasyncSync(this.open());
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
 
 /** Open (creating if needed) the embedded store at `options.path`. */
 export function openSqliteStorage(options: SqliteStorageOptions): Storage {
@@ -232,40 +272,22 @@ class SqliteStorage implements Storage {
   private readonly live = new LiveKeys();
   /** Changes to `live` by the batch being applied, in order. */
   private liveUndo: LiveUndo[] = [];
-  /** The WAL's path (undefined for ':memory:', which has nothing to make durable) and its fd once open. */
-  private readonly walPath: string | undefined;
-  private walFd: number | undefined;
+  /** The WAL and the database file (undefined for ':memory:', which has nothing to make durable). */
+  private readonly wal: DurableFile | undefined;
+  private readonly dbFile: DurableFile | undefined;
   /** The WAL sync of the batch that committed last, until it is done. */
   private syncing: Promise<void> | undefined;
-  /** Set when a WAL sync failed: what is in the database may not be on disk, so nothing more is served. */
+  /** Set when a sync failed: what is in the database may not be on disk, so nothing more is served. */
   private failed: Error | undefined;
-  walSync: WalSync = (done) => {
-    try {
-      this.walFd ??= openSync(this.walPath!, 'r');
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    fdatasync(this.walFd, done);
-  };
+  /** Syncs of the WAL and (after a checkpoint's copy) of the database file: seams for fault tests. */
+  walSync: FileSync;
+  dbSync: FileSync;
   /** Batches of at most this many txns sync the WAL on the event loop (see flush); a seam for tests. */
   inlineSyncTxns = 2;
-  /** The database file's path and fd (for checkpoints), and the fdatasync of a checkpoint's copy while it runs. */
-  private readonly dbPath: string;
-  private dbFd: number | undefined;
+  /** A checkpoint's sync of the database file, while it runs. */
   private checkpointing: Promise<void> | undefined;
   /** About how many bytes the WAL holds since it last started over: each write's key and value and two pages of indexes. */
   private walWritten = 0;
-  /** Make the database file durable (after a checkpoint copied WAL pages into it); a seam for fault tests. */
-  dbSync: WalSync = (done) => {
-    try {
-      this.dbFd ??= openSync(this.dbPath, 'r');
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    fdatasync(this.dbFd, done);
-  };
 
   private readonly checkpointWalBytes: number;
 
@@ -282,8 +304,12 @@ class SqliteStorage implements Storage {
     this.checkpointWalBytes = checkpointWalBytes;
     this.historyMs = options.historyMs ?? DEFAULT_HISTORY_MS;
     this.now = options.now ?? Date.now;
-    this.walPath = path === ':memory:' || path === '' ? undefined : `${path}-wal`;
-    this.dbPath = path;
+    const onDisk = path !== ':memory:' && path !== '';
+    this.wal = onDisk ? new DurableFile(`${path}-wal`) : undefined;
+    this.dbFile = onDisk ? new DurableFile(path) : undefined;
+    const none: FileSync = (done) => done(null);
+    this.walSync = this.wal?.sync ?? none;
+    this.dbSync = this.dbFile?.sync ?? none;
     this.historyRevisions = options.historyRevisions ?? DEFAULT_HISTORY;
     this.recordPrefixes = recordPrefixes;
     this.stmt = {
@@ -572,34 +598,34 @@ class SqliteStorage implements Storage {
       }
       this.flushLater();
     };
-    if (!committed || !this.walPath) {
+    if (!committed || !this.wal) {
       settle();
       return;
     }
+    const synced = (err: Error | null) => {
+      if (!err) return settle();
+      // Committed in SQLite but maybe not on disk: no txn of the batch may say it succeeded, and
+      // nothing after it can be trusted to be durable either.
+      const failure = this.fail(err);
+      for (const t of batch) t.reject(failure);
+    };
     if (batch.length <= this.inlineSyncTxns) {
       // A small batch (a quiet store): the event loop has little else to do, and handing the sync
       // to the thread pool and back would double the txn's latency (measured: 0.28 against 0.14
       // ms for one write at a time).
+      let error: Error | null = null;
       try {
-        this.walFd ??= openSync(this.walPath, 'r');
-        fdatasyncSync(this.walFd);
+        this.wal.syncNow();
       } catch (err) {
-        const failure = this.fail(err as Error);
-        for (const t of batch) t.reject(failure);
-        return;
+        error = err as Error;
       }
-      settle();
+      synced(error);
       return;
     }
     this.syncing = new Promise<void>((resolve) => {
       this.walSync((err) => {
         this.syncing = undefined;
-        if (err) {
-          // Committed in SQLite but maybe not on disk: no txn of the batch may say it succeeded,
-          // and nothing after it can be trusted to be durable either.
-          const failure = this.fail(err);
-          for (const t of batch) t.reject(failure);
-        } else settle();
+        synced(err);
         resolve();
       });
     });
@@ -642,7 +668,7 @@ class SqliteStorage implements Storage {
    * commit), so its size says nothing of what is in it and `walWritten` estimates that instead.
    */
   private maybeCheckpoint(): void {
-    if (this.walFd === undefined || this.checkpointing || this.walWritten < this.checkpointWalBytes) return;
+    if (!this.wal?.opened || this.checkpointing || this.walWritten < this.checkpointWalBytes) return;
     try {
       this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
     } catch {
@@ -847,7 +873,7 @@ class SqliteStorage implements Storage {
       // Closing anyway.
     }
     this.db.close();
-    if (this.walFd !== undefined) closeSync(this.walFd);
-    if (this.dbFd !== undefined) closeSync(this.dbFd);
+    this.wal?.close();
+    this.dbFile?.close();
   }
 }
