@@ -67,14 +67,31 @@ export function resolveMaxUnavailable(value: number | string | undefined, total:
 }
 
 /**
- * The controller's cached copy of an instance: without the stats summary, which can be 150 KiB
- * per host (1,000 servers) and which no rollout reads: ten thousand of them would be gigabytes.
+ * The controller's cached copy of an instance: what rolloutView, instanceView, the template check
+ * and markLostAgents read, and no more. Above all not the stats summary, which can be 150 KiB per
+ * host (1,000 servers): ten thousand of them would be gigabytes; nor HAProxy's details, the agent's
+ * or the heartbeat. Every condition stays: markLostAgents writes the list back whole.
  */
 function trimInstance(obj: ApiObject): ApiObject {
-  const status = obj.status as { stats?: unknown; haproxy?: unknown } | undefined;
-  if (!status?.stats) return obj;
-  const { stats: _stats, ...rest } = status;
-  return { ...obj, status: rest };
+  const status = obj.status as HAProxyInstance['status'];
+  if (!status) return obj;
+  const kept: NonNullable<HAProxyInstance['status']> = {};
+  if (status.conditions !== undefined) kept.conditions = status.conditions;
+  if (status.appliedRevision !== undefined) kept.appliedRevision = status.appliedRevision;
+  if (status.lastApplyError !== undefined) kept.lastApplyError = status.lastApplyError;
+  return { ...obj, status: kept };
+}
+
+/** The controller's cached copy of a Lease: whose it is and for how long (leaseSeen reads no more). */
+function trimLease(obj: ApiObject): ApiObject {
+  const spec = (obj.spec ?? {}) as { leaseDurationSeconds?: number; holderIdentity?: string };
+  const { name, namespace, resourceVersion } = obj.metadata;
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: { name, namespace, resourceVersion },
+    spec: { leaseDurationSeconds: spec.leaseDurationSeconds, holderIdentity: spec.holderIdentity },
+  };
 }
 
 /** What of an instance a rollout reads: a change to anything else (stats, heartbeats) is ignored. */
@@ -168,7 +185,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       const spec = (l.spec ?? {}) as { leaseDurationSeconds?: number; holderIdentity?: string };
       leaseSeen.set(key, { rv: l.metadata.resourceVersion!, at: now(), durationMs: (spec.leaseDurationSeconds ?? 40) * 1000, holder: spec.holderIdentity });
     }
-  }, onError);
+  }, onError, trimLease);
   const synced = Promise.all([configs.synced, instances.synced, revisions.synced]).then(() => {
     for (const c of configs.items.values()) queue.add(objectKey(c));
     drain();
