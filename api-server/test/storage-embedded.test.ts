@@ -323,6 +323,25 @@ describe('embedded store: live keys (kept in memory, built from the log at open)
     await again.close();
   });
 
+  it("an update carrying the writer's read of the key writes and reports exactly what a re-read would", async () => {
+    const s = openSqliteStorage({ path: join(dir, 'update-read.db') });
+    const [created] = await s.txn([{ type: 'create', key: '/r/a', value: 'v1' }]);
+    const events: WatchEvent[] = [];
+    const w = await s.watch('/r/', created!.modRevision, { onEvent: (e) => events.push(e), onError: () => {} });
+    const read = (await s.get('/r/a'))!;
+    const [kv] = await s.txn([{ type: 'update', key: '/r/a', value: 'v2', expectedModRevision: read.modRevision, read }]);
+    expect(kv).toEqual({ key: '/r/a', value: 'v2', createRevision: created!.modRevision, modRevision: read.modRevision + 1 });
+    expect(events.at(-1)).toEqual({ type: 'put', kv, prevKv: read });
+    // A stale read (the key moved on since) is not taken for the live row: the compare-and-swap fails as it would without it.
+    await expect(s.txn([{ type: 'update', key: '/r/a', value: 'v3', expectedModRevision: read.modRevision, read }])).rejects.toBeInstanceOf(RevisionMismatchError);
+    // Nor is a read of another key, even at the live revision.
+    const [other] = await s.txn([{ type: 'create', key: '/r/b', value: 'b1' }]);
+    const [b2] = await s.txn([{ type: 'update', key: '/r/b', value: 'b2', expectedModRevision: other!.modRevision, read: { ...kv!, modRevision: other!.modRevision } }]);
+    expect(events.at(-1)).toEqual({ type: 'put', kv: b2, prevKv: other });
+    w.close();
+    await s.close();
+  });
+
   it('opens a store that kept them in a `current` table, and drops the table', async () => {
     const path = join(dir, 'live-upgrade.db');
     const s = openSqliteStorage({ path });

@@ -151,6 +151,8 @@ const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 
 /** Parsed values of store events, shared by the watchers they are delivered to. */
 const decoded = new WeakMap<KeyValue, ApiObject>();
+/** The stored value each object find() and get() returned was decoded from: a write over it hands it to the store (WriteOp `read`). */
+const readFrom = new WeakMap<ApiObject, KeyValue>();
 
 /**
  * The object a write stored, as the API returns it: what was encoded, with the write's
@@ -318,13 +320,24 @@ export class ResourceRegistry {
   /** The object, or undefined when it does not exist. */
   async find(namespace: string, name: string): Promise<ApiObject | undefined> {
     const kv = await this.wrap(() => this.storage.get(this.key(namespace, name)), name);
-    return kv ? this.decode(kv) : undefined;
+    return kv ? this.decodeRead(kv) : undefined;
   }
 
   async get(namespace: string, name: string): Promise<ApiObject> {
     const kv = await this.wrap(() => this.storage.get(this.key(namespace, name)), name);
     if (!kv) throw this.notFound(name);
-    return this.decode(kv);
+    return this.decodeRead(kv);
+  }
+
+  private decodeRead(kv: KeyValue): ApiObject {
+    const obj = this.decode(kv);
+    readFrom.set(obj, kv);
+    return obj;
+  }
+
+  /** The update of `old` (as find() or get() returned it) to `value`. */
+  private updateOp(namespace: string, name: string, value: string, old: ApiObject): WriteOp {
+    return { type: 'update', key: this.key(namespace, name), value, expectedModRevision: Number(old.metadata.resourceVersion), read: readFrom.get(old) };
   }
 
   private async wrap<T>(fn: () => Promise<T>, name: string): Promise<T> {
@@ -431,9 +444,7 @@ export class ResourceRegistry {
       return old;
     }
     const value = this.encode(next);
-    const ops: WriteOp[] = [
-      { type: 'update', key: this.key(namespace, name), value, expectedModRevision: Number(old.metadata.resourceVersion) },
-    ];
+    const ops: WriteOp[] = [this.updateOp(namespace, name, value, old)];
     ops.push(...((await this.strategy.extraWrites?.(next, old, this.ctx, opts.dryRun === true)) ?? []));
     if (opts.dryRun) {
       if (opts.trace) opts.trace.dryRun = true;
@@ -495,7 +506,7 @@ export class ResourceRegistry {
       }
       const next = this.validate(this.merge(this.checkEnvelope(proposed, namespace, name), old, undefined), old);
       if (deepEqual(next, old)) continue;
-      const op: WriteOp = { type: 'update', key: this.key(namespace, name), value: this.encode(next), expectedModRevision: Number(old.metadata.resourceVersion) };
+      const op = this.updateOp(namespace, name, this.encode(next), old);
       prepared.push({ name, op, next });
     }
     for (let i = 0; i < prepared.length; i += chunk) {

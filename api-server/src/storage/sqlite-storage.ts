@@ -700,7 +700,15 @@ class SqliteStorage implements Storage {
     const results: KeyValue[] = [];
     // Current rows as seen inside this txn, so two ops on one key see each other.
     const seen = new Map<string, Row | undefined>();
-    const currentRow = (key: string): Row | undefined => (seen.has(key) ? seen.get(key) : this.liveRow(key));
+    const currentRow = (op: WriteOp): Row | undefined => {
+      if (seen.has(op.key)) return seen.get(op.key);
+      // The writer's own read of the live row: no need to read it again.
+      const read = op.type === 'update' ? op.read : undefined;
+      if (read && read.key === op.key && read.modRevision === this.live.get(op.key)) {
+        return { rev: read.modRevision, key: read.key, deleted: 0, create_rev: read.createRevision, prev_rev: 0, value: read.value };
+      }
+      return this.liveRow(op.key);
+    };
     const setLive = (key: string, to: number | undefined) => {
       this.liveUndo.push({ key, rev: this.live.get(key) });
       if (to === undefined) this.live.delete(key);
@@ -711,7 +719,7 @@ class SqliteStorage implements Storage {
         results.push(this.applyRecord(op, i, rev));
         return;
       }
-      const existing = currentRow(op.key);
+      const existing = currentRow(op);
       if (op.type === 'create') {
         if (existing) throw new KeyExistsError(`key ${op.key} already exists`, op.key, i);
         rev++;

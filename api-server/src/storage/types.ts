@@ -24,8 +24,11 @@ export interface WatchEvent {
 /** One write inside an atomic transaction. */
 export type WriteOp =
   | { type: 'create'; key: string; value: string }
-  /** Compare-and-swap on modRevision. */
-  | { type: 'update'; key: string; value: string; expectedModRevision: number }
+  /**
+   * Compare-and-swap on modRevision. `read` is the key's value as the writer read it (its
+   * modRevision is expectedModRevision): a store may take it instead of reading the key again.
+   */
+  | { type: 'update'; key: string; value: string; expectedModRevision: number; read?: KeyValue }
   /** Delete; when expectedModRevision is given, only if it still matches. */
   | { type: 'delete'; key: string; expectedModRevision?: number };
 
