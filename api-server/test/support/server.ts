@@ -12,8 +12,9 @@ import { readOwnKubeconfig } from '../../src/kubeconfig.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const MAIN = join(repo, 'api-server', 'src', 'main.ts');
-/** The V8 flags `npm start` runs the server with (package.json, README "Configuration"). */
+/** The V8 flags and environment `npm start` runs the server with (package.json, README "Configuration"). */
 export const SERVER_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=100'];
+export const SERVER_ENV = { MALLOC_MMAP_THRESHOLD_: '65536' };
 
 export interface ServerProcess {
   url: string;
@@ -48,7 +49,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hq-server-'));
   // As `npm start` runs it (README, Configuration).
   const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN, '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])], {
-    env: { ...process.env, ...options.env },
+    env: { ...SERVER_ENV, ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
