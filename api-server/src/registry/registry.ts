@@ -492,25 +492,26 @@ export class ResourceRegistry {
   ): Promise<{ written: ApiObject[]; conflicts: string[] }> {
     const written: ApiObject[] = [];
     const conflicts: string[] = [];
-    const prepared: { name: string; op: WriteOp; next: ApiObject }[] = [];
-    for (const { name, resourceVersion, mutate } of items) {
-      const old = await this.find(namespace, name);
-      if (!old || old.metadata.resourceVersion !== resourceVersion) {
-        conflicts.push(name);
-        continue;
+    // Chunk by chunk, read and prepared just before it is written: the first objects are written
+    // while the rest wait, and only one chunk of read objects and encoded values is held at a time.
+    for (let i = 0; i < items.length; i += chunk) {
+      const batch: { name: string; op: WriteOp; next: ApiObject }[] = [];
+      for (const { name, resourceVersion, mutate } of items.slice(i, i + chunk)) {
+        const old = await this.find(namespace, name);
+        if (!old || old.metadata.resourceVersion !== resourceVersion) {
+          conflicts.push(name);
+          continue;
+        }
+        // `old` was just parsed for this call: mutate may build on it without a copy.
+        const proposed = mutate(old);
+        if (this.descriptor.specImmutable && !deepEqual(proposed.spec, old.spec)) {
+          throw invalid(this.descriptor.kind, GROUP, name, [{ reason: 'FieldValueInvalid', field: 'spec', message: 'field is immutable' }]);
+        }
+        const next = this.validate(this.merge(this.checkEnvelope(proposed, namespace, name), old, undefined), old);
+        if (deepEqual(next, old)) continue;
+        batch.push({ name, op: this.updateOp(namespace, name, this.encode(next), old), next });
       }
-      // `old` was just parsed for this call: mutate may build on it without a copy.
-      const proposed = mutate(old);
-      if (this.descriptor.specImmutable && !deepEqual(proposed.spec, old.spec)) {
-        throw invalid(this.descriptor.kind, GROUP, name, [{ reason: 'FieldValueInvalid', field: 'spec', message: 'field is immutable' }]);
-      }
-      const next = this.validate(this.merge(this.checkEnvelope(proposed, namespace, name), old, undefined), old);
-      if (deepEqual(next, old)) continue;
-      const op = this.updateOp(namespace, name, this.encode(next), old);
-      prepared.push({ name, op, next });
-    }
-    for (let i = 0; i < prepared.length; i += chunk) {
-      const batch = prepared.slice(i, i + chunk);
+      if (batch.length === 0) continue;
       try {
         const kvs = await this.txn(batch.map((b) => b.op), { actor, verb: 'update' });
         kvs.forEach((kv, j) => written.push(writtenObject(batch[j]!.next, kv)));
