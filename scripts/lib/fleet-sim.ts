@@ -987,9 +987,14 @@ class FleetImpl implements Fleet {
 
   private async renewLease(a: SimAgent): Promise<void> {
     a.leaseBusy = true;
-    // The first renewal at once, the second at a random phase, then every heartbeat.
+    // The first renewal at once, the second at a random phase, then every heartbeat on that phase,
+    // as hq-agent's setInterval keeps it: a slow answer (a busy server) or this process's own
+    // late tick delays one renewal, not the ones after it. (Rescheduled from when it ran, a
+    // fleet's renewals delayed by one rollout fell due together in a burst ten seconds later.)
     const period = this.o.heartbeatSeconds * 1000;
-    a.leaseAt = clock() + (a.leaseRenewals === 0 ? period * Math.random() : period);
+    const now = clock();
+    if (a.leaseRenewals === 0) a.leaseAt = now + period * Math.random();
+    else a.leaseAt = a.leaseAt + period > now ? a.leaseAt + period : now + period;
     const at = stamp(Date.now());
     const spec = { holderIdentity: a.name, leaseDurationSeconds: this.o.heartbeatSeconds * 4, renewTime: at };
     try {
