@@ -411,6 +411,13 @@ describe('embedded store: records (keys under recordPrefixes)', () => {
     await expect(s.txn([{ type: 'update', key: `${R}0`, value: 'no', expectedModRevision: 7 }])).rejects.toBeInstanceOf(RevisionMismatchError);
     await s.txn([{ type: 'update', key: `${R}0`, value: 'yes', expectedModRevision: 1 }]);
     expect((await s.get(`${R}0`))!.value).toBe('yes');
+    // Creating an existing record fails alone, with the error a key would give, and writes nothing of its txn.
+    const dup = s.txn([{ type: 'create', key: '/obj/y', value: 'y' }, { type: 'create', key: `${R}2`, value: 'dup' }]);
+    await expect(dup).rejects.toMatchObject({ constructor: KeyExistsError, key: `${R}2`, opIndex: 1 });
+    await expect(s.txn([{ type: 'create', key: `${R}9`, value: 'a' }, { type: 'create', key: `${R}9`, value: 'b' }])).rejects.toBeInstanceOf(KeyExistsError);
+    expect(await s.get('/obj/y')).toBeUndefined();
+    expect(await s.get(`${R}9`)).toBeUndefined();
+    expect((await s.get(`${R}2`))!.value).toBe('v2');
     const [gone] = await s.txn([{ type: 'delete', key: `${R}1` }]);
     expect(gone!.value).toBe('v1');
     expect(await s.count(R)).toBe(4);

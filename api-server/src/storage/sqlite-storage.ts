@@ -94,6 +94,8 @@ const DEFAULT_HISTORY_MS = 5 * 60_000;
 const MAX_BATCH_TXNS = 256;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 const CHECKPOINT_WAL_BYTES = 32 * 1024 * 1024;
+/** SQLite's extended result code for a duplicate primary key. */
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 
 /** Make everything written to a file so far durable; the store's own fdatasync (a seam for fault tests). */
 type FileSync = (done: (err: Error | null) => void) => void;
@@ -758,12 +760,17 @@ class SqliteStorage implements Storage {
 
   /** One op on a record, at the txn's revision so far: no revision, no history, no event. */
   private applyRecord(op: WriteOp, i: number, rev: number): KeyValue {
-    const existing = this.stmt.recordGet!.get(op.key) as RecordRow | undefined;
     if (op.type === 'create') {
-      if (existing) throw new KeyExistsError(`key ${op.key} already exists`, op.key, i);
-      this.stmt.recordInsert!.run(op.key, rev, op.value);
+      // The primary key says whether it exists: no read first (every write's audit record is a create).
+      try {
+        this.stmt.recordInsert!.run(op.key, rev, op.value);
+      } catch (err) {
+        if ((err as { errcode?: number }).errcode === SQLITE_CONSTRAINT_PRIMARYKEY) throw new KeyExistsError(`key ${op.key} already exists`, op.key, i);
+        throw err;
+      }
       return this.recordKv({ key: op.key, rev, value: op.value });
     }
+    const existing = this.stmt.recordGet!.get(op.key) as RecordRow | undefined;
     if (!existing) throw new KeyNotFoundError(`key ${op.key} not found`, op.key, i);
     if (op.expectedModRevision !== undefined && existing.rev !== op.expectedModRevision) {
       throw new RevisionMismatchError(op.key, i, existing.rev);
