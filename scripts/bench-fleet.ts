@@ -36,7 +36,7 @@ import { parseArgs } from 'node:util';
 import { DOC, UsageError, machineFacts, type Machine, filesystemOf, memory, processCpuMs, quantile, runMain, textTable, writeDocSection, intOption, intListOption } from './lib/bench.ts';
 import { clock, startFleet, type Fleet, type FleetCounts, type FleetOptions, type RevisionTimings } from './lib/fleet-sim.ts';
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
-import { startServer } from '../api-server/test/support/server.ts';
+import { SERVER_ENV, SERVER_NODE_FLAGS, startServer } from '../api-server/test/support/server.ts';
 import { BenchApi } from './lib/api-client.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -649,7 +649,7 @@ function section(results: SizeResult[], floor: Awaited<ReturnType<typeof storeFl
     `Reproduce with \`npm run bench:fleet\` (scripts/bench-fleet.ts; \`-- --help\` lists the options). Measured ${date}, in ${Math.round(seconds)} s, ` +
       `on ${m.cpu} × ${m.cores}, ${m.memGiB.toFixed(1)} GiB, ${m.os}, Node ${m.node}; 1-minute load average ${m.load.toFixed(2)} at the start.`,
     '',
-    `Method. For each N, the real API server (\`api-server/src/main.ts\`, embedded store, fresh data dir, its rollout controller on, ${o.auditOmit ? `\`--audit-omit ${o.auditOmit}\`` : 'every write in the audit log'}) runs in one process and N simulated ` +
+    `Method. For each N, the real API server (\`api-server/src/main.ts\`, started as \`npm start\` starts it: ${Object.entries(SERVER_ENV).map(([k, v]) => `\`${k}=${v}\``).join(' ')} ${SERVER_NODE_FLAGS.map((f) => `\`${f}\``).join(' ')}, README "Configuration"; embedded store, fresh data dir, its rollout controller on, ${o.auditOmit ? `\`--audit-omit ${o.auditOmit}\`` : 'every write in the audit log'}) runs in one process and N simulated ` +
       'agents (`scripts/lib/fleet-sim.ts`) in another, so each has its own file descriptors and CPU accounting; both share the machine\'s ' +
       `${m.cores} cores. Each simulated agent does what hq-agent does on the wire: registers its HAProxyInstance, holds its own watch ` +
       '(`fieldSelector=metadata.name=…`, bookmarks, its own TLS connection), GETs each new ConfigRevision itself, records an Event per apply, writes its status ' +
