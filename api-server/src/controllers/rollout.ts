@@ -94,8 +94,17 @@ function trimLease(obj: ApiObject): ApiObject {
   };
 }
 
+/** rolloutView of each cached instance (an informer replaces an object when it changes, never edits it). */
+const rolloutViews = new WeakMap<ApiObject, string>();
+
 /** What of an instance a rollout reads: a change to anything else (stats, heartbeats) is ignored. */
 function rolloutView(obj: ApiObject): string {
+  let view = rolloutViews.get(obj);
+  if (view === undefined) rolloutViews.set(obj, (view = computeRolloutView(obj)));
+  return view;
+}
+
+function computeRolloutView(obj: ApiObject): string {
   const i = obj as unknown as HAProxyInstance;
   const s = i.status;
   return JSON.stringify([
@@ -141,6 +150,22 @@ export function instanceView(obj: ApiObject, target: string, nowMs: number, dead
     }
   }
   return { obj, name, onTarget, ready, failure };
+}
+
+/** instanceView of each cached instance against a target, while it cannot change with the clock. */
+const instanceViews = new WeakMap<ApiObject, { target: string; deadlineMs: number; view: InstanceView }>();
+
+/**
+ * instanceView, reused while the object, target and deadline are the same (an informer replaces
+ * an object when it changes). Only an instance told to run the target and not yet ready on it
+ * can fail with the passing of time: that one is looked at again every sync.
+ */
+function cachedInstanceView(obj: ApiObject, target: string, nowMs: number, deadlineMs: number): InstanceView {
+  const c = instanceViews.get(obj);
+  if (c && c.target === target && c.deadlineMs === deadlineMs) return c.view;
+  const view = instanceView(obj, target, nowMs, deadlineMs);
+  if (!view.onTarget || view.ready || view.failure) instanceViews.set(obj, { target, deadlineMs, view });
+  return view;
 }
 
 export function startRolloutController(o: RolloutControllerOptions): Controller {
@@ -314,6 +339,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       if (c.metadata.namespace === ns && s) selectors.set(c.metadata.name!, requirementsFromSelector(s));
     }
     const mine = selectors.get(name);
+    const otherSelectors = [...selectors].filter(([n]) => n !== name);
     const matched: ApiObject[] = [];
     const conflicts: { instance: string; configs: string[] }[] = [];
     let pausedInstances = 0;
@@ -322,7 +348,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       for (const i of instances.items.values()) {
         if (i.metadata.namespace !== ns || !matchesLabels(mine, i.metadata.labels ?? {})) continue;
         matched.push(i);
-        const others = [...selectors].filter(([n, r]) => n !== name && matchesLabels(r, i.metadata.labels ?? {})).map(([n]) => n);
+        const others = otherSelectors.length === 0 ? [] : otherSelectors.filter(([, r]) => matchesLabels(r, i.metadata.labels ?? {})).map(([n]) => n);
         if (others.length > 0) conflicts.push({ instance: i.metadata.name!, configs: [name, ...others].sort() });
         else if ((i.spec as { paused?: boolean } | undefined)?.paused) pausedInstances++;
         else eligible.push(i);
@@ -331,7 +357,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
     eligible.sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1));
     conflicts.sort((a, b) => (a.instance < b.instance ? -1 : 1));
 
-    const views = eligible.map((i) => instanceView(i, target, t, deadlineMs));
+    const views = eligible.map((i) => cachedInstanceView(i, target, t, deadlineMs));
     const updated = views.filter((v) => v.onTarget);
     const ready = updated.filter((v) => v.ready);
     const failures = updated.filter((v) => v.failure).map((v) => v.failure!);
