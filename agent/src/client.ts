@@ -10,9 +10,12 @@ import {
   ApiException,
   CustomObjectsApi,
   KubeConfig,
+  Observable,
   PatchStrategy,
   Watch,
   setHeaderOptions,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
 } from '@kubernetes/client-node';
 import { Value } from '@sinclair/typebox/value';
 import type { Static, TSchema } from '@sinclair/typebox';
@@ -40,6 +43,27 @@ export interface ClientOptions {
   token?: string;
   /** PEM file of the CA to trust for the server, over the kubeconfig's. */
   certificateAuthority?: string;
+  /** Longest a request (not a watch) may wait for its answer (default 30 s, as requestJson). */
+  requestTimeoutMs?: number;
+}
+
+/** The default of ClientOptions.requestTimeoutMs and requestJson's timeout. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * client-node call options that give up after `ms`. Without them a server that stops answering
+ * without closing the connection (its host gone, packets dropped) holds the call, and with it
+ * the reconcile pass, for undici's 5-minute header timeout: no drift report, no apply meanwhile.
+ */
+function withDeadline(ms: number, opt?: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> {
+  const deadline: ObservableMiddleware = {
+    pre: (ctx) => {
+      ctx.setSignal(AbortSignal.timeout(ms));
+      return new Observable(Promise.resolve(ctx));
+    },
+    post: (res) => new Observable(Promise.resolve(res)),
+  };
+  return { ...opt, middleware: [...(opt?.middleware ?? []), deadline], middlewareMergeStrategy: 'append' };
 }
 
 /** An API error with the server's Status reason and message. */
@@ -65,7 +89,7 @@ export function statusError(code: number, body: unknown): ApiError {
  * credential yet) and the credentials subresource POST. Resolves with the status and the parsed
  * body (undefined when it is not JSON); transport errors and the timeout reject.
  */
-export function requestJson(url: URL, opts: RequestOptions, body?: string, timeoutMs = 30_000): Promise<{ status: number; body: unknown }> {
+export function requestJson(url: URL, opts: RequestOptions, body?: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<{ status: number; body: unknown }> {
   const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
   const headers = { ...opts.headers, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) };
   return new Promise((resolve, reject) => {
@@ -201,7 +225,9 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
   const kc = loadKubeConfig(options);
   const api = kc.makeApiClient(CustomObjectsApi);
   const namespace = options.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const timeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const plain = withDeadline(timeoutMs);
+  const mergePatch = withDeadline(timeoutMs, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
   const base = { group: GROUP, version: VERSION, namespace };
 
   // A credential rotated by `hq-agent rotate-credentials` (or a kubeconfig replaced by hand) is
@@ -220,11 +246,20 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
     loadedMtime = m;
     return true;
   };
-  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+  // A call that ran out of time says so, and where to.
+  const once = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       return await callOnce(fn);
     } catch (err) {
-      if (err instanceof ApiError && err.code === 401 && reload()) return callOnce(fn);
+      if ((err as Error | undefined)?.name !== 'TimeoutError') throw err;
+      throw new Error(`no answer from ${kc.getCurrentCluster()!.server} within ${timeoutMs / 1000} s`, { cause: err });
+    }
+  };
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await once(fn);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 401 && reload()) return once(fn);
       throw err;
     }
   };
@@ -241,16 +276,16 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
     namespace,
     server: kc.getCurrentCluster()!.server,
     async getInstance(name) {
-      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.instance, name }));
+      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.instance, name }, plain));
       return obj === undefined ? undefined : check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance');
     },
     async listInstance(name) {
-      const list = await call(() => api.listNamespacedCustomObject({ ...base, plural: PLURALS.instance, fieldSelector: `metadata.name=${name}` }));
+      const list = await call(() => api.listNamespacedCustomObject({ ...base, plural: PLURALS.instance, fieldSelector: `metadata.name=${name}` }, plain));
       const checked = check<Static<typeof InstanceListSchema>>(InstanceListSchema, list, 'HAProxyInstanceList');
       return { instance: checked.items[0], resourceVersion: checked.metadata.resourceVersion ?? '0' };
     },
     async createInstance(instance) {
-      const obj = await call(() => api.createNamespacedCustomObject({ ...base, plural: PLURALS.instance, body: instance }));
+      const obj = await call(() => api.createNamespacedCustomObject({ ...base, plural: PLURALS.instance, body: instance }, plain));
       return check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance');
     },
     async patchInstance(name, patch) {
@@ -264,11 +299,11 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
       return check<HAProxyInstance>(HAProxyInstanceSchema, obj, 'HAProxyInstance');
     },
     async getRevision(name) {
-      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.revision, name }));
+      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.revision, name }, plain));
       return obj === undefined ? undefined : check<ConfigRevision>(ConfigRevisionSchema, obj, 'ConfigRevision');
     },
     async getConfig(name) {
-      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.config, name }));
+      const obj = await notFoundIsUndefined(() => api.getNamespacedCustomObject({ ...base, plural: PLURALS.config, name }, plain));
       return obj === undefined ? undefined : check<HAProxyConfig>(HAProxyConfigSchema, obj, 'HAProxyConfig');
     },
     async patchConfig(name, patch) {
@@ -281,7 +316,7 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
           ...base,
           plural: PLURALS.event,
           body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Event', ...event },
-        }),
+        }, plain),
       );
     },
     async renewLease(name, holder, durationSeconds, now) {
@@ -301,7 +336,7 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
               metadata: { name, labels: { 'haproxyhq.io/instance': name } },
               spec: { ...spec, acquireTime: stamp, leaseTransitions: 0 },
             },
-          }),
+          }, plain),
         );
       }
     },
