@@ -13,7 +13,7 @@ import { readOwnKubeconfig } from '../../src/kubeconfig.ts';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const MAIN = join(repo, 'api-server', 'src', 'main.ts');
 /** The V8 flags and environment `npm start` runs the server with (package.json, README "Configuration"). */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=100'];
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=32', '--heap-growing-percent=100'];
 export const SERVER_ENV = { MALLOC_MMAP_THRESHOLD_: '65536' };
 
 export interface ServerProcess {
