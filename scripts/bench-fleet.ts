@@ -44,7 +44,6 @@ const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
 const CONFIG = 'fleet';
 const FLEET_LABELS = { fleet: 'bench', role: 'edge' };
 
-
 const USAGE = `Usage: npm run bench:fleet -- [options]
 
   --sizes LIST            fleet sizes (default 100,1000,10000)
@@ -304,7 +303,6 @@ function sampleRss(pid: number): () => number {
     return peak;
   };
 }
-
 
 /** Log how the fleet and the server stand every 10 s while `wait` runs (long waits say what they wait on). */
 async function withProgress<T>(sim: Sim, pid: number, what: string, log: (s: string) => void, wait: Promise<T>): Promise<T> {
@@ -687,7 +685,8 @@ function section(results: SizeResult[], floor: Awaited<ReturnType<typeof storeFl
     '',
   ];
   lines.push(
-    'Every N runs on the server\'s default history: at least 10,000 revisions and at least the last 5 minutes (`--compaction-interval`), however many revisions ' +
+    (results.every((r) => !r.history) ? 'Every N runs' : 'Every N without --history-revisions in its server flags runs') +
+      ' on the server\'s default history: at least 10,000 revisions and at least the last 5 minutes (`--compaction-interval`), however many revisions ' +
       'that is. A count alone does not fit every fleet: 10,000 revisions are about 10 s of 10,000 agents\' Lease renewals, less than a loaded server takes to ' +
       'answer a re-list and open a watch, and watches then end in 410 over and over (measured while building this benchmark, before the time bound: 46 of 10,000 ' +
       'watching after 5 minutes).',

@@ -82,9 +82,12 @@ function trimInstance(obj: ApiObject): ApiObject {
   return { ...obj, status: kept };
 }
 
+/** What of a Lease's spec the controller reads. */
+type LeaseSpec = { leaseDurationSeconds?: number; holderIdentity?: string };
+
 /** The controller's cached copy of a Lease: whose it is and for how long (leaseSeen reads no more). */
 function trimLease(obj: ApiObject): ApiObject {
-  const spec = (obj.spec ?? {}) as { leaseDurationSeconds?: number; holderIdentity?: string };
+  const spec = (obj.spec ?? {}) as LeaseSpec;
   const { name, namespace, resourceVersion } = obj.metadata;
   return {
     apiVersion: obj.apiVersion,
@@ -207,7 +210,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
     const key = objectKey(l);
     if (type === 'DELETED') leaseSeen.delete(key);
     else {
-      const spec = (l.spec ?? {}) as { leaseDurationSeconds?: number; holderIdentity?: string };
+      const spec = (l.spec ?? {}) as LeaseSpec;
       leaseSeen.set(key, { rv: l.metadata.resourceVersion!, at: now(), durationMs: (spec.leaseDurationSeconds ?? 40) * 1000, holder: spec.holderIdentity });
     }
   }, onError, trimLease);
@@ -348,7 +351,7 @@ export function startRolloutController(o: RolloutControllerOptions): Controller 
       for (const i of instances.items.values()) {
         if (i.metadata.namespace !== ns || !matchesLabels(mine, i.metadata.labels ?? {})) continue;
         matched.push(i);
-        const others = otherSelectors.length === 0 ? [] : otherSelectors.filter(([, r]) => matchesLabels(r, i.metadata.labels ?? {})).map(([n]) => n);
+        const others = otherSelectors.filter(([, r]) => matchesLabels(r, i.metadata.labels ?? {})).map(([n]) => n);
         if (others.length > 0) conflicts.push({ instance: i.metadata.name!, configs: [name, ...others].sort() });
         else if ((i.spec as { paused?: boolean } | undefined)?.paused) pausedInstances++;
         else eligible.push(i);

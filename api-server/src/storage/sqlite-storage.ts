@@ -78,7 +78,6 @@ interface Row {
   value: string;
 }
 
-
 /** A txn waiting for its batch. */
 interface Pending {
   ops: WriteOp[];
