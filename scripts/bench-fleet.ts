@@ -38,6 +38,7 @@ import { clock, startFleet, type Fleet, type FleetCounts, type FleetOptions, typ
 import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import { SERVER_ENV, SERVER_NODE_FLAGS, startServer } from '../api-server/test/support/server.ts';
 import { BenchApi } from './lib/api-client.ts';
+import { connectionFloor, type ConnectionFloor } from './lib/connection-floor.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
@@ -262,6 +263,8 @@ interface SizeResult {
   trials: Trial[];
   /** The untimed rollouts before the trials (not pooled into any row). */
   warmup: Trial[];
+  /** A bare Node HTTPS server holding the same N watches (scripts/lib/connection-floor.ts). */
+  floor?: ConnectionFloor;
   failure?: string;
   serverTail?: string;
   /** Where the server's whole output was saved, when something failed. */
@@ -341,6 +344,7 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
   const names = Array.from({ length: n }, (_, i) => `sim-${String(i).padStart(5, '0')}`);
   let seq = 0;
   const firstMode = o.modes[0]!;
+  let event: string | undefined;
   try {
     await api.call('POST', `${NS}/haproxyconfigs`, {
       apiVersion: 'haproxyhq.io/v1alpha1',
@@ -408,6 +412,8 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
       if (trial.failure) break;
       await new Promise((r) => setTimeout(r, 2_000));
     }
+    // The connection floor's event: an instance as this server's watch sends it, after a rollout.
+    event = JSON.stringify({ type: 'MODIFIED', object: await api.call('GET', `${NS}/haproxyinstances/${names[0]}`) });
   } catch (err) {
     result.failure = (err as Error).message;
     log(`N=${n}: FAILED: ${result.failure}`);
@@ -424,6 +430,17 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
     await server.stop();
     server.cleanup();
     process.off('exit', cleanup);
+  }
+  if (event !== undefined) {
+    log(`N=${n}: connection floor: a bare Node HTTPS server holding ${n} watches`);
+    try {
+      result.floor = await connectionFloor(n, event);
+      const f = result.floor;
+      log(`N=${n}: connection floor: ${f.startMiB.toFixed(0)} MiB listening, ${f.openMiB.toFixed(0)} MiB with ${n} watches, ${f.afterEventMiB.toFixed(0)} MiB after one ${f.eventBytes}-byte event each`);
+    } catch (err) {
+      result.failure = `the connection floor failed: ${(err as Error).message}`;
+      log(`N=${n}: FAILED: ${result.failure}`);
+    }
   }
   return result;
 }
@@ -589,7 +606,7 @@ const cells = (r: Row) => [
 const mdTable = (head: string[], body: string[][]) =>
   [head, head.map((_, i) => (i < 2 || i === head.length - 1 ? '---' : '---:')), ...body].map((row) => `| ${row.join(' | ')} |`).join('\n');
 
-const SIZE_HEAD = ['N', 'server flags', 'server RSS at start', 'registration (all watching and reported)', 'server RSS idle with N watching', 'per watching agent', 'idle server CPU', 'idle store writes/s', 'simulator memory per agent (RSS / JS heap)'];
+const SIZE_HEAD = ['N', 'server flags', 'server RSS at start', 'registration (all watching and reported)', 'server RSS idle with N watching', 'per watching agent', 'floor: bare HTTPS, N watches open / after one event each', 'idle server CPU', 'idle store writes/s', 'simulator memory per agent (RSS / JS heap)'];
 function sizeCells(r: SizeResult): string[] {
   const idle = r.idle;
   const per = idle ? ((idle.rssMiB - r.baseRssMiB) * 1024) / r.n : NaN;
@@ -600,6 +617,7 @@ function sizeCells(r: SizeResult): string[] {
     Number.isFinite(r.registerSeconds) ? `${r.registerSeconds.toFixed(1)} s` : 'n/a',
     idle ? `${n0(idle.rssMiB)} MiB` : 'n/a',
     Number.isFinite(per) ? `${per.toFixed(1)} KiB` : 'n/a',
+    r.floor ? `${n0(r.floor.openMiB)} / ${n0(r.floor.afterEventMiB)} MiB` : 'n/a',
     idle ? `${idle.cpuPercent.toFixed(1)} %` : 'n/a',
     idle ? `${idle.writesPerSecond.toFixed(0)}` : 'n/a',
     r.simMemory ? `${(r.simMemory.rss / 1024 / r.n).toFixed(1)} KiB / ${(r.simMemory.heapUsed / 1024 / r.n).toFixed(1)} KiB` : 'n/a',
@@ -618,6 +636,32 @@ function warmups(results: SizeResult[]): string[] {
     }),
   );
   return lines.length > 0 ? ['Warm-up rollouts (not in the table):', '', ...lines, ''] : [];
+}
+
+/** The connection floor and what the API server needs above it. */
+function floorLines(results: SizeResult[]): string[] {
+  const measured = results.filter((r) => r.floor);
+  if (measured.length === 0) return [];
+  const lines = [
+    'Connection floor, measured in the same run once each N\'s API server had stopped (`scripts/lib/connection-floor.ts`): a bare `node:https` server, started as ' +
+      'the API server is (same Node, flags and environment; the same kind of certificate, from the server\'s own `ensureTls`), holds N watches, each on its own TLS ' +
+      'connection from another process (headers sent, chunked, nothing else), then writes each of them one watch event: an instance as the API server\'s watch ' +
+      'sent it after the trials. This is what Node\'s HTTPS alone keeps for N agents\' watches; the rest of the API server\'s RSS is its own.',
+    '',
+  ];
+  for (const r of measured) {
+    const f = r.floor!;
+    const peak = Math.max(...r.trials.map((t) => t.peakRssMiB));
+    const perEvent = ((f.afterEventMiB - f.openMiB) * 1024) / r.n;
+    lines.push(
+      `- N=${n0(r.n)}: floor ${n0(f.startMiB)} MiB listening, ${n0(f.openMiB)} MiB with the watches open, ${n0(f.afterEventMiB)} MiB after one ${n0(f.eventBytes)}-byte ` +
+        `event each (${perEvent.toFixed(1)} KiB per connection for that one write). The API server above it: ` +
+        `${r.idle ? `${n0(r.idle.rssMiB - f.openMiB)} MiB idle (its idle RSS less the floor with the watches open)` : 'idle not measured'}` +
+        `${Number.isFinite(peak) ? `, ${n0(peak - f.afterEventMiB)} MiB at its rollout peak (less the floor after the event)` : ''}.`,
+    );
+  }
+  lines.push('');
+  return lines;
 }
 
 function breakdown(results: SizeResult[], floorP50: number): string[] {
@@ -679,6 +723,7 @@ function section(results: SizeResult[], floor: Awaited<ReturnType<typeof storeFl
     'Per watching agent = (server RSS idle with N watching − RSS at start) ÷ N: its watch (TLS connection, request, store watcher, bookmark timer) and the controller\'s ' +
       'cached copies of its instance and Lease. Idle: one heartbeat interval, measured after start-up settled; its writes are Lease renewals and stats rewrites.',
     '',
+    ...floorLines(results),
     'Where a rollout\'s writes go:',
     '',
     ...breakdown(results, floor.p50),

@@ -1,0 +1,191 @@
+/**
+ * bench:fleet's memory floor: what N watch connections cost a bare Node HTTPS server, measured in
+ * the same run as the API server it is set beside.
+ *
+ * The floor server is `node:https` and nothing else, run as `npm start` runs the API server (the
+ * same Node, V8 flags and environment, SERVER_NODE_FLAGS and SERVER_ENV) with the same kind of
+ * certificate (ensureTls: the server's own CA and an RSA serving certificate). Every GET is held
+ * open as a watch is: 200, chunked `application/json`, headers sent, no body yet. The clients are
+ * a separate process, one TLS connection per watch as a simulated agent's (keep-alive off, so no
+ * connection is shared), at most 64 connecting at once.
+ *
+ * Measured: the floor server's RSS after it listens, with the N watches open, and after one given
+ * watch event (an instance as the API server sends it) was written to each. The event matters:
+ * on this machine one 3.5 KB write grew a bare server by about 19 KiB per TLS connection (1.2 KB:
+ * 5 KiB, 0.7 KB: 3 KiB), and a second write added little. Node's TLS layer keeps that memory for
+ * the connection, so a fleet that has seen a rollout costs more than one that has not. What the
+ * API server needs above this floor is its own.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, createServer, request, type Server } from 'node:https';
+import type { ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultSans, ensureTls } from '../../api-server/src/tls.ts';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../api-server/test/support/server.ts';
+import { memory } from './bench.ts';
+
+const SELF = fileURLToPath(import.meta.url);
+const CONNECTING = 64;
+
+export interface ConnectionFloor {
+  n: number;
+  /** The floor server's RSS, MiB: listening, with the N watches open, after one event on each. */
+  startMiB: number;
+  openMiB: number;
+  afterEventMiB: number;
+  eventBytes: number;
+}
+
+type Request = { id: number; cmd: string; [k: string]: unknown };
+
+/** A child process driven over IPC: call() resolves with its answer or rejects with its error. */
+class Child {
+  readonly process: ChildProcess;
+  private seq = 0;
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  constructor(args: string[], execArgv: string[], env: NodeJS.ProcessEnv) {
+    this.process = fork(SELF, args, { execPath: process.execPath, execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.process.on('message', (m: { id: number; result?: unknown; error?: string }) => {
+      const w = this.waiting.get(m.id);
+      if (!w) return;
+      this.waiting.delete(m.id);
+      if (m.error !== undefined) w.reject(new Error(m.error));
+      else w.resolve(m.result);
+    });
+    this.process.on('exit', (code, signal) => {
+      for (const w of this.waiting.values()) w.reject(new Error(`the connection floor's ${args[0]} exited (${signal ?? code})`));
+      this.waiting.clear();
+    });
+  }
+
+  call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.process.send({ ...args, cmd, id });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    const exited = new Promise((r) => this.process.once('exit', r));
+    this.process.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** Answer the parent's requests with `handle` (in a child). */
+function serve(handle: (msg: Request) => Promise<unknown>): void {
+  process.on('message', (msg: Request) => {
+    handle(msg).then(
+      (result) => process.send!({ id: msg.id, result }),
+      (err: unknown) => process.send!({ id: msg.id, error: (err as Error).message }),
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+/** The floor server (child): holds every GET open as a watch; `event` writes one line to each. */
+function floorServer(): void {
+  let server: Server | undefined;
+  const watches = new Set<ServerResponse>();
+  serve(async (msg) => {
+    switch (msg.cmd) {
+      case 'listen': {
+        const tls = msg.tls as { cert: string; key: string };
+        server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+          res.flushHeaders();
+          watches.add(res);
+          res.on('close', () => watches.delete(res));
+        });
+        server.keepAliveTimeout = 0;
+        await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+        return (server.address() as { port: number }).port;
+      }
+      case 'event': {
+        const line = `${msg.event as string}\n`;
+        await Promise.all([...watches].map((res) => new Promise<void>((resolve) => res.write(line, () => resolve()))));
+        return watches.size;
+      }
+      default:
+        throw new Error(`unknown command ${msg.cmd}`);
+    }
+  });
+}
+
+/** The clients (child): `open` makes N watches, each on its own TLS connection. */
+function floorClients(): void {
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  let received = 0;
+  serve(async (msg) => {
+    switch (msg.cmd) {
+      case 'open': {
+        const { port, ca, n } = msg as unknown as { port: number; ca: string; n: number };
+        let next = 0;
+        const one = () =>
+          new Promise<void>((resolve, reject) => {
+            const req = request({ host: '127.0.0.1', port, path: `/watch/${next++}`, method: 'GET', ca, agent }, (res) => {
+              if (res.statusCode !== 200) reject(new Error(`the floor server answered ${res.statusCode}`));
+              res.on('data', (d: Buffer) => (received += d.length));
+              resolve();
+            });
+            req.on('error', reject);
+            req.end();
+          });
+        await Promise.all(
+          Array.from({ length: Math.min(CONNECTING, n) }, async () => {
+            while (next < n) await one();
+          }),
+        );
+        return n;
+      }
+      case 'received':
+        return received;
+      default:
+        throw new Error(`unknown command ${msg.cmd}`);
+    }
+  });
+}
+
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Measure the floor for `n` watches and one `event` (a watch event's JSON, as the API server writes it). */
+export async function connectionFloor(n: number, event: string): Promise<ConnectionFloor> {
+  const dir = mkdtempSync(join(tmpdir(), 'hq-floor-'));
+  const server = new Child(['--floor-server'], SERVER_NODE_FLAGS, { ...SERVER_ENV, ...process.env });
+  const clients = new Child(['--floor-clients'], [], process.env);
+  try {
+    const tls = ensureTls(join(dir, 'pki'), { sans: defaultSans('127.0.0.1') });
+    const port = await server.call<number>('listen', { tls: { cert: tls.cert, key: tls.key } });
+    const pid = server.process.pid!;
+    await settle(1000);
+    const startMiB = memory(pid).rss;
+    await clients.call('open', { port, ca: tls.ca, n });
+    await settle(2000);
+    const openMiB = memory(pid).rss;
+    const written = await server.call<number>('event', { event });
+    if (written !== n) throw new Error(`the floor server held ${written} watches, not ${n}`);
+    // Every client has read its event before the server's memory is read.
+    const want = n * (Buffer.byteLength(event) + 1);
+    for (const deadline = Date.now() + 60_000; (await clients.call<number>('received')) < want; ) {
+      if (Date.now() > deadline) throw new Error('the floor clients did not receive the event within 60 s');
+      await settle(200);
+    }
+    await settle(1000);
+    return { n, startMiB, openMiB, afterEventMiB: memory(pid).rss, eventBytes: Buffer.byteLength(event) };
+  } finally {
+    await clients.stop();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === SELF) {
+  if (process.argv.includes('--floor-server')) floorServer();
+  else if (process.argv.includes('--floor-clients')) floorClients();
+}
