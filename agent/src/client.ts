@@ -45,10 +45,20 @@ export interface ClientOptions {
   certificateAuthority?: string;
   /** Longest a request (not a watch) may wait for its answer (default 30 s, as requestJson). */
   requestTimeoutMs?: number;
+  /** Longest a watch may go without an event or BOOKMARK before it is given up (default 3 min). */
+  watchSilenceMs?: number;
 }
 
 /** The default of ClientOptions.requestTimeoutMs and requestJson's timeout. */
 export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * The default of ClientOptions.watchSilenceMs. The API server sends a watch with bookmarks a
+ * BOOKMARK at least every minute, however quiet the store: three missed in a row mean the
+ * connection is gone without a word (its host down, a NAT or firewall that dropped it), which TCP
+ * alone may not notice for hours. The watch is then ended and resumed from its resourceVersion.
+ */
+export const WATCH_SILENCE_MS = 180_000;
 
 /**
  * client-node call options that give up after `ms`. Without them a server that stops answering
@@ -226,6 +236,7 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
   const api = kc.makeApiClient(CustomObjectsApi);
   const namespace = options.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
   const timeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const silenceMs = options.watchSilenceMs ?? WATCH_SILENCE_MS;
   const plain = withDeadline(timeoutMs);
   const mergePatch = withDeadline(timeoutMs, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
   const base = { group: GROUP, version: VERSION, namespace };
@@ -344,16 +355,31 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
       const watch = new Watch(kc);
       const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURALS.instance}`;
       let stopped = false;
+      let silence: NodeJS.Timeout | undefined;
+      const end = (err: Error | undefined) => {
+        stopped = true;
+        clearTimeout(silence);
+        handlers.onDone(err);
+      };
+      const heard = () => {
+        clearTimeout(silence);
+        silence = setTimeout(() => {
+          if (stopped) return;
+          end(new Error(`no event or bookmark from ${kc.getCurrentCluster()?.server} in ${silenceMs / 1000} s: the connection is taken for dead`));
+          controller.abort();
+        }, silenceMs);
+        silence.unref();
+      };
       const controller = await watch.watch(
         path,
         { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
         (phase, obj: unknown) => {
           if (stopped) return;
+          heard();
           const type = phase as WatchEventType;
           if (type === 'ERROR') {
             const status = obj as { code?: unknown; reason?: unknown; message?: unknown };
-            stopped = true;
-            handlers.onDone(new ApiError(Number(status.code) || 500, String(status.reason ?? 'Unknown'), String(status.message ?? 'watch error')));
+            end(new ApiError(Number(status.code) || 500, String(status.reason ?? 'Unknown'), String(status.message ?? 'watch error')));
             controller.abort();
             return;
           }
@@ -364,14 +390,15 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
         },
         (err: unknown) => {
           if (stopped) return;
-          stopped = true;
           // client-node reports a refused watch as an Error with statusCode: a 401 may mean a rotated credential.
           if (typeof err === 'object' && err !== null && 'statusCode' in err && err.statusCode === 401) reload();
-          handlers.onDone(err === null || err === undefined ? undefined : (toApiError(err) as Error));
+          end(err === null || err === undefined ? undefined : (toApiError(err) as Error));
         },
       );
+      if (!stopped) heard();
       return () => {
         stopped = true;
+        clearTimeout(silence);
         controller.abort();
       };
     },

@@ -3,6 +3,7 @@
  * it is gone, selector transitions, bookmarks, and no gaps or duplicates under concurrent writes.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { QUIET_BOOKMARK_TICKS } from '../src/registry/registry.ts';
 import { openSqliteStorage } from '../src/storage/sqlite-storage.ts';
 import { buildTestApp, type TestApp } from './support/app.ts';
 import { instanceFixture, ns } from './support/fixtures.ts';
@@ -143,6 +144,22 @@ describe('watch', () => {
     expect(events[0]!.object).toEqual({ apiVersion: 'haproxyhq.io/v1alpha1', kind: 'HAProxyInstance', metadata: { resourceVersion: expect.any(String) } });
     // The bookmark may run ahead of this collection's own writes: the event went to another resource.
     expect(Number(events[0]!.object.metadata.resourceVersion)).toBeGreaterThanOrEqual(Number(list.metadata.resourceVersion));
+    w.close();
+  });
+
+  it('sends a BOOKMARK on a quiet store too, every QUIET_BOOKMARK_TICKS intervals, so a client can tell silence from a dead connection', async () => {
+    await t.close();
+    await start({ bookmarkIntervalMs: 50 });
+    const list = await call('GET', ns('haproxyinstances'));
+    const opened = Date.now();
+    const w = await openWatch(base, `${ns('haproxyinstances')}?watch=true&allowWatchBookmarks=true&resourceVersion=${list.metadata.resourceVersion}`, t.token);
+    // Nothing is written: the revision never moves.
+    const events = await w.waitFor(2, 5000);
+    const elapsed = Date.now() - opened;
+    expect(events.map((e) => e.type)).toEqual(['BOOKMARK', 'BOOKMARK']);
+    expect(events.map((e) => e.object.metadata.resourceVersion)).toEqual([list.metadata.resourceVersion, list.metadata.resourceVersion]);
+    // Not every interval: two bookmarks take at least QUIET_BOOKMARK_TICKS intervals beyond the first.
+    expect(elapsed).toBeGreaterThanOrEqual(QUIET_BOOKMARK_TICKS * 50);
     w.close();
   });
 

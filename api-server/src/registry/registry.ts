@@ -138,7 +138,10 @@ export interface DeleteOptions extends Audited {
 
 export interface RegistryOptions {
   maxObjectBytes: number;
-  /** How often an idle watch with allowWatchBookmarks gets a BOOKMARK. */
+  /**
+   * How often a watch with allowWatchBookmarks gets a BOOKMARK when the store's revision moved;
+   * when it did not, every QUIET_BOOKMARK_TICKS intervals all the same (a minute at the default 10 s).
+   */
   bookmarkIntervalMs: number;
   /** Resources whose writes are not audited (--audit-omit; empty by default). */
   auditOmit?: ReadonlySet<string>;
@@ -147,6 +150,11 @@ export interface RegistryOptions {
 type PatchType = 'merge' | 'json';
 
 const MAX_PATCH_RETRIES = 8;
+/**
+ * A watch with bookmarks hears from the server at least every this many bookmark intervals, even
+ * when nothing was written: hq-agent takes 3 minutes of silence for a dead connection.
+ */
+export const QUIET_BOOKMARK_TICKS = 6;
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 
 /** Parsed values of store events, shared by the watchers they are delivered to. */
@@ -750,9 +758,14 @@ export class ResourceRegistry {
       throw this.storageError(err, '');
     }
     if (q.allowWatchBookmarks) {
+      // A BOOKMARK when the revision moved, and at least every QUIET_BOOKMARK_TICKS intervals
+      // however quiet the store: a client can then tell a quiet watch from a dead connection.
       let bookmarked = -1;
+      let quiet = 0;
       bookmarkTimer = setInterval(() => {
-        if (stopped || lastRevision === bookmarked) return;
+        if (stopped) return;
+        if (lastRevision === bookmarked && ++quiet < QUIET_BOOKMARK_TICKS) return;
+        quiet = 0;
         bookmarked = lastRevision;
         sink.event('BOOKMARK', {
           apiVersion: API_VERSION,
