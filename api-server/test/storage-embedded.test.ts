@@ -455,8 +455,8 @@ describe('embedded store: records (keys under recordPrefixes)', () => {
 });
 
 /** The store's file-sync seams, to hold or fail syncs (the disk cannot be made slow or failing on cue). */
-type SyncSeam = (done: (err: Error | null) => void) => void;
-const seams = (s: Storage) => s as unknown as { walSync: SyncSeam; dbSync: SyncSeam; inlineSyncTxns: number };
+type SyncSeam = (done: (err: Error | null, complete?: boolean) => void) => void;
+const seams = (s: Storage) => s as unknown as { walSync: SyncSeam; checkpointCopy: SyncSeam; checkpointFinish: SyncSeam; inlineSyncTxns: number };
 
 describe('embedded store: durability off the event loop', () => {
   /** Hold the store's WAL syncs until released (the disk cannot be made slow or failing on cue). */
@@ -536,13 +536,15 @@ describe('embedded store: durability off the event loop', () => {
     const path = join(dir, 'checkpoint-order.db');
     const s = openSqliteStorage({ path, checkpointWalBytes: 64 * 1024 });
     const store = seams(s);
-    const real = store.dbSync;
+    const real = store.checkpointFinish;
     const held: ((err: Error | null) => void)[] = [];
-    store.dbSync = (done) => held.push(done);
+    store.checkpointFinish = (done) => held.push(done);
     const { statSync } = await import('node:fs');
     const value = 'v'.repeat(4000);
-    // Past the threshold: the batch that crosses it starts a checkpoint and answers.
+    // Past the threshold: the batch that crosses it starts a checkpoint and answers; the checkpoint's
+    // copy runs while batches go on committing, and its last step (held here) follows.
     for (let i = 0; i < 20 && held.length === 0; i++) await s.txn([{ type: 'create', key: `/w/${i}`, value }]);
+    for (const deadline = Date.now() + 5_000; held.length === 0 && Date.now() < deadline; ) await tick();
     expect(held).toHaveLength(1);
     const walBefore = statSync(`${path}-wal`).size;
     expect(walBefore).toBeGreaterThanOrEqual(64 * 1024);
@@ -553,7 +555,7 @@ describe('embedded store: durability off the event loop', () => {
     expect(answered).toBe(false);
     expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(walBefore);
     expect((await s.get('/w/0'))!.value).toBe(value); // reads go on
-    store.dbSync = real;
+    store.checkpointFinish = real;
     for (const done of held.splice(0)) real(done);
     await next;
     // Started over: as much again is written over the old frames, and the file does not grow.
@@ -566,15 +568,37 @@ describe('embedded store: durability off the event loop', () => {
     await again.close();
   });
 
+  it('batches go on committing while a checkpoint copies; a copy that fails stops the store', async () => {
+    const s = openSqliteStorage({ path: join(dir, 'checkpoint-copy.db'), checkpointWalBytes: 64 * 1024 });
+    const store = seams(s);
+    const held: ((err: Error | null, complete?: boolean) => void)[] = [];
+    store.checkpointCopy = (done) => held.push(done);
+    const value = 'v'.repeat(4000);
+    for (let i = 0; i < 20 && held.length === 0; i++) await s.txn([{ type: 'create', key: `/p/${i}`, value }]);
+    expect(held).toHaveLength(1);
+    // The copy is held: writes are still answered, and no second checkpoint starts.
+    for (let i = 0; i < 20; i++) await s.txn([{ type: 'create', key: `/p/during-${i}`, value }]);
+    expect(held).toHaveLength(1);
+    held[0]!(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await expect(s.txn([{ type: 'create', key: '/p/after', value: 'x' }])).rejects.toThrow(/failed to make a commit durable \(EIO/);
+    await s.close();
+  });
+
   it('a failed sync of the database file after a checkpoint stops the store', async () => {
     const s = openSqliteStorage({ path: join(dir, 'checkpoint-fail.db'), checkpointWalBytes: 64 * 1024 });
     const store = seams(s);
-    store.dbSync = (done) => setImmediate(() => done(new Error('EIO: i/o error, fdatasync')));
+    let finished = false;
+    store.checkpointFinish = (done) => setImmediate(() => {
+      finished = true;
+      done(new Error('EIO: i/o error, fdatasync'));
+    });
     const value = 'v'.repeat(4000);
     let failure: unknown;
     for (let i = 0; i < 40 && !failure; i++) {
       await s.txn([{ type: 'create', key: `/f/${i}`, value }]).catch((err: unknown) => (failure = err));
     }
+    // The checkpoint's copy runs on its thread first (slower on a loaded machine).
+    for (const deadline = Date.now() + 10_000; !finished && Date.now() < deadline; ) await tick();
     await tick();
     await expect(s.txn([{ type: 'create', key: '/f/after', value: 'x' }])).rejects.toThrow(/failed to make a commit durable \(EIO/);
     await s.close();
@@ -590,21 +614,39 @@ describe('embedded store: durability off the event loop', () => {
       syncs++;
       real(done);
     };
+    const finish = store.checkpointFinish;
+    let checkpoints = 0;
+    store.checkpointFinish = (done) => finish((err, complete) => {
+      if (complete) checkpoints++;
+      done(err, complete);
+    });
     const value = 'v'.repeat(2000);
-    let maxWal = 0;
-    const { statSync } = await import('node:fs');
-    for (let i = 0; i < 100; i++) {
+    const sizes: number[] = [];
+    const { statSync, openSync, readSync, closeSync } = await import('node:fs');
+    // The WAL header's salt-1 changes each time the WAL starts over (SQLite's WAL format).
+    const salts = new Set<number>();
+    const header = Buffer.alloc(32);
+    for (let i = 0; i < 400; i++) {
       await Promise.all(Array.from({ length: 10 }, (_, j) => s.txn([{ type: 'create', key: `/c/${i}-${j}`, value }])));
-      maxWal = Math.max(maxWal, statSync(`${path}-wal`).size);
+      sizes.push(statSync(`${path}-wal`).size);
+      const fd = openSync(`${path}-wal`, 'r');
+      readSync(fd, header, 0, 32, 0);
+      closeSync(fd);
+      salts.add(header.readUInt32BE(16));
     }
-    expect(syncs).toBeGreaterThanOrEqual(100);
-    // 2 MB written; the WAL never grew far past the threshold (one batch beyond it at most).
-    expect(maxWal).toBeLessThan(256 * 1024 + 256 * 1024);
-    expect(await s.count('/c/')).toBe(1000);
+    expect(syncs).toBeGreaterThanOrEqual(400);
+    // 8 MB of values written (with their index pages, about twice that in WAL frames). Batches go
+    // on committing while a checkpoint copies, so the WAL passes the threshold by what they add
+    // meanwhile (how much depends on the machine's speed); but after each checkpoint it starts
+    // over from its beginning, and the file stays a fraction of what went through it.
+    expect(checkpoints).toBeGreaterThanOrEqual(3);
+    expect(salts.size).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...sizes)).toBeLessThan(6 * 1024 * 1024);
+    expect(await s.count('/c/')).toBe(4000);
     await s.close();
     const again = openSqliteStorage({ path });
-    expect(await again.count('/c/')).toBe(1000);
-    expect(await again.currentRevision()).toBe(1000);
+    expect(await again.count('/c/')).toBe(4000);
+    expect(await again.currentRevision()).toBe(4000);
     await again.close();
   });
 });

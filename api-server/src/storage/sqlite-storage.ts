@@ -23,11 +23,18 @@
  * item of the server's time in a 10,000-agent rollout). A batch of one or two txns, a quiet
  * store's, syncs on the event loop instead, which is quicker for it. While a sync is in flight, reads wait for
  * it (nobody reads a write that is not yet durable) and new txns gather into the next batch.
- * Checkpoints are the store's own too (wal_autocheckpoint=0, see maybeCheckpoint): the database
- * file is fdatasynced on the thread pool as well, before the WAL is reset.
+ * Checkpoints are the store's own too (wal_autocheckpoint=0, see maybeCheckpoint), and off the
+ * event loop as well: a worker thread's own connection copies the WAL into the database file and
+ * syncs it (Checkpointer), while the event loop answers reads and gathers the next batch.
+ *
+ * One server owns a data dir: it holds an exclusive lock on `<path>-lock` for as long as the store
+ * is open, so a second one fails at open instead of writing beside it without seeing its watches.
+ * (The database itself cannot be opened with locking_mode=EXCLUSIVE: the checkpointer's connection
+ * shares it.)
  */
 import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import {
   CompactedError,
   KeyExistsError,
@@ -99,6 +106,115 @@ const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 /** Make everything written to a file so far durable; the store's own fdatasync (a seam for fault tests). */
 type FileSync = (done: (err: Error | null) => void) => void;
 
+/**
+ * One step of a checkpoint on the checkpointer thread (seams for fault tests): `copy` copies the
+ * WAL into the database file and fdatasyncs that file while batches go on committing; `finish`,
+ * with nothing committing, copies what they added meanwhile and syncs again. `complete` when
+ * every frame was copied and synced, so that the next write may start the WAL over.
+ */
+type CheckpointStep = (done: (err: Error | null, complete?: boolean) => void) => void;
+
+/**
+ * The checkpointer thread's code. Its connection checkpoints with synchronous=FULL: SQLite syncs
+ * the WAL before it copies and, when the copy reached the WAL's end, the database file before it
+ * records the frames as copied; only a WAL whose every frame is copied is started over by the next
+ * write. A copy that did not reach the end (writes went on) records what it copied without a sync,
+ * which is safe, as those frames stay in the WAL: `copy` then fdatasyncs the database file itself,
+ * so that `finish` has little left to write.
+ */
+const CHECKPOINTER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { DatabaseSync } = require('node:sqlite');
+const { openSync, fdatasyncSync, closeSync } = require('node:fs');
+const db = new DatabaseSync(workerData.path);
+db.exec('PRAGMA busy_timeout = 0');
+db.exec('PRAGMA synchronous = FULL');
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+parentPort.on('message', (msg) => {
+  if (msg === 'close') {
+    db.close();
+    process.exit(0);
+  }
+  try {
+    const r = checkpoint.get();
+    if (msg === 'copy') {
+      const fd = openSync(workerData.path, 'r');
+      try {
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    parentPort.postMessage({ complete: r.busy === 0 && r.log === r.checkpointed });
+  } catch (err) {
+    parentPort.postMessage({ error: String((err && err.message) || err) });
+  }
+});
+`;
+
+/** A worker thread with its own connection to the database, checkpointing when asked (one at a time). */
+class Checkpointer {
+  private readonly path: string;
+  private worker: Worker | undefined;
+  private waiting: ((err: Error | null, complete?: boolean) => void) | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Started before first use (see warm): most stores (tests, small fleets) checkpoint rarely or never. */
+  start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(CHECKPOINTER_SOURCE, {
+      eval: true,
+      workerData: { path: this.path },
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+    });
+    worker.unref();
+    worker.on('message', (m: { complete?: boolean; error?: string }) => this.settle(m.error ? new Error(m.error) : null, m.complete === true));
+    worker.on('error', (err) => this.settle(err, false));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      this.settle(new Error(`the checkpointer thread exited (${code})`), false);
+    });
+    return (this.worker = worker);
+  }
+
+  private settle(err: Error | null, complete: boolean): void {
+    const done = this.waiting;
+    this.waiting = undefined;
+    done?.(err, complete);
+  }
+
+  private step(which: 'copy' | 'finish', done: (err: Error | null, complete?: boolean) => void): void {
+    if (this.waiting) {
+      done(new Error('a checkpoint step is already running'));
+      return;
+    }
+    this.waiting = done;
+    try {
+      this.start().postMessage(which);
+    } catch (err) {
+      this.settle(err as Error, false);
+    }
+  }
+
+  readonly copy: CheckpointStep = (done) => this.step('copy', done);
+  readonly finish: CheckpointStep = (done) => this.step('finish', done);
+
+  /** Close its connection and end the thread (before the store's own connection closes, so that one checkpoints last). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = undefined;
+    const exited = new Promise((r) => worker.once('exit', r));
+    // Kept alive until it has closed its connection (it is unref'd otherwise).
+    worker.ref();
+    worker.postMessage('close');
+    await exited;
+  }
+}
+
 /** A file of the store (its WAL, its database file) that it fdatasyncs itself, opened on first use. */
 class DurableFile {
   private readonly path: string;
@@ -141,13 +257,12 @@ class DurableFile {
 
 /** Open (creating if needed) the embedded store at `options.path`. */
 export function openSqliteStorage(options: SqliteStorageOptions): Storage {
-  let db: DatabaseSync;
+  let db: DatabaseSync | undefined;
+  let owner: DatabaseSync | undefined;
   try {
+    if (onDisk(options.path)) owner = takeOwnership(options.path);
     db = new DatabaseSync(options.path);
     db.exec('PRAGMA busy_timeout = 0');
-    // One server owns a data dir: EXCLUSIVE locking makes a second process fail fast at open
-    // instead of writing beside us without seeing our watches.
-    db.exec('PRAGMA locking_mode = EXCLUSIVE');
     db.exec('PRAGMA journal_mode = WAL');
     // FULL while opening (migration); then OFF with the store's own WAL sync (see the top).
     db.exec('PRAGMA synchronous = FULL');
@@ -173,6 +288,8 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
       INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);
     `);
   } catch (err) {
+    db?.close();
+    owner?.close();
     const message = err instanceof Error ? err.message : String(err);
     if (/locked|busy/i.test(message)) {
       throw new StorageUnavailableError(
@@ -182,7 +299,31 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
     }
     throw new StorageUnavailableError(`cannot open the embedded store ${options.path}: ${message}`, { cause: err });
   }
-  return new SqliteStorage(db, options);
+  return new SqliteStorage(db, options, owner);
+}
+
+const onDisk = (path: string) => path !== ':memory:' && path !== '';
+
+/**
+ * The store's owner lock: an exclusive lock on `<path>-lock` (a one-row SQLite database in
+ * EXCLUSIVE locking mode, which keeps the lock of its first write until it is closed). A second
+ * opener, in this process or another, fails with "database is locked".
+ */
+function takeOwnership(path: string): DatabaseSync {
+  const owner = new DatabaseSync(`${path}-lock`);
+  try {
+    owner.exec('PRAGMA busy_timeout = 0');
+    owner.exec('PRAGMA locking_mode = EXCLUSIVE');
+    owner.exec('BEGIN EXCLUSIVE');
+    owner.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER NOT NULL)');
+    owner.exec('DELETE FROM owner');
+    owner.prepare('INSERT INTO owner (pid) VALUES (?)').run(process.pid);
+    owner.exec('COMMIT');
+  } catch (err) {
+    owner.close();
+    throw err;
+  }
+  return owner;
 }
 
 /**
@@ -275,17 +416,21 @@ class SqliteStorage implements Storage {
   private liveUndo: LiveUndo[] = [];
   /** The WAL and the database file (undefined for ':memory:', which has nothing to make durable). */
   private readonly wal: DurableFile | undefined;
-  private readonly dbFile: DurableFile | undefined;
+  private readonly checkpointer: Checkpointer | undefined;
+  private readonly owner: DatabaseSync | undefined;
   /** The WAL sync of the batch that committed last, until it is done. */
   private syncing: Promise<void> | undefined;
   /** Set when a sync failed: what is in the database may not be on disk, so nothing more is served. */
   private failed: Error | undefined;
-  /** Syncs of the WAL and (after a checkpoint's copy) of the database file: seams for fault tests. */
+  /** The WAL's sync and the checkpoint's two steps (see maybeCheckpoint): seams for fault tests. */
   walSync: FileSync;
-  dbSync: FileSync;
+  checkpointCopy: CheckpointStep;
+  checkpointFinish: CheckpointStep;
   /** Batches of at most this many txns sync the WAL on the event loop (see flush); a seam for tests. */
   inlineSyncTxns = 2;
-  /** A checkpoint's sync of the database file, while it runs. */
+  /** A checkpoint's first step (copy), while it runs: batches go on committing. */
+  private checkpointCopying = false;
+  /** A checkpoint's last step (finish), while it runs: nothing commits. */
   private checkpointing: Promise<void> | undefined;
   /** About how many bytes the WAL holds since it last started over: each write's key and value and two pages of indexes. */
   private walWritten = 0;
@@ -297,7 +442,7 @@ class SqliteStorage implements Storage {
   /** The store's revision now and then (at most once a second), for the time bound of compaction. */
   private samples: { at: number; rev: number }[] = [];
 
-  constructor(db: DatabaseSync, options: SqliteStorageOptions) {
+  constructor(db: DatabaseSync, options: SqliteStorageOptions, owner?: DatabaseSync) {
     const path = options.path;
     const recordPrefixes = options.recordPrefixes ?? [];
     const checkpointWalBytes = options.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES;
@@ -305,12 +450,13 @@ class SqliteStorage implements Storage {
     this.checkpointWalBytes = checkpointWalBytes;
     this.historyMs = options.historyMs ?? DEFAULT_HISTORY_MS;
     this.now = options.now ?? Date.now;
-    const onDisk = path !== ':memory:' && path !== '';
-    this.wal = onDisk ? new DurableFile(`${path}-wal`) : undefined;
-    this.dbFile = onDisk ? new DurableFile(path) : undefined;
-    const none: FileSync = (done) => done(null);
-    this.walSync = this.wal?.sync ?? none;
-    this.dbSync = this.dbFile?.sync ?? none;
+    this.owner = owner;
+    this.wal = onDisk(path) ? new DurableFile(`${path}-wal`) : undefined;
+    this.checkpointer = onDisk(path) ? new Checkpointer(path) : undefined;
+    this.walSync = this.wal?.sync ?? ((done) => done(null));
+    const nothing: CheckpointStep = (done) => done(null, true);
+    this.checkpointCopy = this.checkpointer?.copy ?? nothing;
+    this.checkpointFinish = this.checkpointer?.finish ?? nothing;
     this.historyRevisions = options.historyRevisions ?? DEFAULT_HISTORY;
     this.recordPrefixes = recordPrefixes;
     this.stmt = {
@@ -371,8 +517,6 @@ class SqliteStorage implements Storage {
     }
     // Stores written before LiveKeys kept the same in a table.
     db.exec('DROP TABLE IF EXISTS current');
-    // Take the write lock now, so a second server on the same file fails at start, not later.
-    this.db.exec('BEGIN IMMEDIATE; COMMIT');
     this.db.exec('PRAGMA wal_autocheckpoint = 0');
     // A WAL that outgrew the estimate (maybeCheckpoint) is cut back when it starts over.
     this.db.exec(`PRAGMA journal_size_limit = ${2 * checkpointWalBytes}`);
@@ -657,38 +801,42 @@ class SqliteStorage implements Storage {
   }
 
   /**
-   * Checkpoint once about checkpointWalBytes went into the WAL, without the event loop waiting for
-   * the disk: a PASSIVE checkpoint copies the WAL's pages into the database file (SQLite does not
-   * sync it, synchronous being OFF), the database file is fdatasynced on the thread pool, and only
-   * then may the WAL start over (a RESTART checkpoint that finds nothing left to copy; the next
-   * batch writes from the WAL's start). Until then no batch commits and no compaction runs: their
-   * write would restart the WAL over pages that may not yet be on disk in the database file. A
-   * crash before then finds every page still in the WAL, which was synced at every commit.
-   * Between batches, so no txn is open. The WAL is reused, not truncated: a WAL that grows makes
-   * every commit's fdatasync write the file's size as well (measured: 0.21 against 0.14 ms a
-   * commit), so its size says nothing of what is in it and `walWritten` estimates that instead.
+   * Checkpoint once about checkpointWalBytes went into the WAL, with neither the copy nor the disk
+   * on the event loop, in two steps on the checkpointer thread (SQLite's PASSIVE checkpoint at
+   * synchronous=FULL on its own connection):
+   * - copy: the WAL's pages go into the database file, which is then fdatasynced, while batches go
+   *   on committing (they append to the WAL; SQLite does not start it over while frames in it are
+   *   not copied);
+   * - finish: no batch commits and no compaction runs until it is done; it copies what was added
+   *   meanwhile, and SQLite syncs the database file and records every frame as copied. Only then
+   *   may the WAL start over (the next batch writes from its start). Reads go on throughout.
+   * A crash at any point finds every page not yet durable in the database file still in the WAL,
+   * which was synced at every commit. A step that fails stops the store, as a failed sync does.
+   * The WAL is reused, not truncated: a WAL that grows makes every commit's fdatasync write the
+   * file's size as well (measured: 0.21 against 0.14 ms a commit), so its size says nothing of
+   * what is in it and `walWritten` estimates that instead.
    */
   private maybeCheckpoint(): void {
-    if (!this.wal?.opened || this.checkpointing || this.walWritten < this.checkpointWalBytes) return;
-    try {
-      this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
-    } catch {
-      return; // A checkpoint that fails leaves the WAL as it was; the next batch tries again.
-    }
-    this.checkpointing = new Promise<void>((resolve) => {
-      this.dbSync((err) => {
-        if (err) this.fail(err);
-        else {
-          try {
-            this.db.exec('PRAGMA wal_checkpoint(RESTART)');
-            this.walWritten = 0;
-          } catch {
-            // The WAL goes on as it is (every page in it is durable in both files); the next checkpoint restarts it.
-          }
-        }
-        this.checkpointing = undefined;
-        resolve();
-        this.flushLater();
+    // The thread starts (tens of milliseconds) half-way to the first checkpoint, not in its way.
+    if (this.walWritten >= this.checkpointWalBytes / 2) this.checkpointer?.start();
+    if (!this.wal?.opened || this.checkpointCopying || this.checkpointing || this.walWritten < this.checkpointWalBytes) return;
+    this.checkpointCopying = true;
+    this.checkpointCopy((err) => {
+      this.checkpointCopying = false;
+      if (err) {
+        this.fail(err);
+        return;
+      }
+      if (this.closed || this.failed) return;
+      this.checkpointing = new Promise<void>((resolve) => {
+        this.checkpointFinish((err2, complete) => {
+          if (err2) this.fail(err2);
+          // Not complete (it should be, nothing committing meanwhile): the next batch asks again.
+          else if (complete) this.walWritten = 0;
+          this.checkpointing = undefined;
+          resolve();
+          this.flushLater();
+        });
       });
     });
   }
@@ -880,7 +1028,9 @@ class SqliteStorage implements Storage {
     clearImmediate(this.flushImmediate);
     this.flushImmediate = undefined;
     for (const t of this.pending.splice(0)) t.reject(new StorageUnavailableError('the embedded store was closed'));
-    // The checkpoint SQLite makes at close syncs the database file before it removes the WAL.
+    // The checkpointer's connection first: the last one to close checkpoints and removes the WAL.
+    await this.checkpointer?.close();
+    // That checkpoint syncs the database file before it removes the WAL.
     try {
       this.db.exec('PRAGMA synchronous = FULL');
     } catch {
@@ -888,6 +1038,6 @@ class SqliteStorage implements Storage {
     }
     this.db.close();
     this.wal?.close();
-    this.dbFile?.close();
+    this.owner?.close();
   }
 }
