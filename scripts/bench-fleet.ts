@@ -646,7 +646,9 @@ function floorLines(results: SizeResult[]): string[] {
     'Connection floor, measured in the same run once each N\'s API server had stopped (`scripts/lib/connection-floor.ts`): a bare `node:https` server, started as ' +
       'the API server is (same Node, flags and environment; the same kind of certificate, from the server\'s own `ensureTls`), holds N watches, each on its own TLS ' +
       'connection from another process (headers sent, chunked, nothing else), then writes each of them one watch event: an instance as the API server\'s watch ' +
-      'sent it after the trials. This is what Node\'s HTTPS alone keeps for N agents\' watches; the rest of the API server\'s RSS is its own.',
+      'sent it after the trials. This is what Node\'s HTTPS alone keeps for N agents\' watches; the rest of the API server\'s RSS is its own. ' +
+      'The API server is set beside the floor after the event even when idle: by then every watch has carried its instance at least once ' +
+      '(registration moves each instance to the first revision).',
     '',
   ];
   for (const r of measured) {
@@ -655,9 +657,9 @@ function floorLines(results: SizeResult[]): string[] {
     const perEvent = ((f.afterEventMiB - f.openMiB) * 1024) / r.n;
     lines.push(
       `- N=${n0(r.n)}: floor ${n0(f.startMiB)} MiB listening, ${n0(f.openMiB)} MiB with the watches open, ${n0(f.afterEventMiB)} MiB after one ${n0(f.eventBytes)}-byte ` +
-        `event each (${perEvent.toFixed(1)} KiB per connection for that one write). The API server above it: ` +
-        `${r.idle ? `${n0(r.idle.rssMiB - f.openMiB)} MiB idle (its idle RSS less the floor with the watches open)` : 'idle not measured'}` +
-        `${Number.isFinite(peak) ? `, ${n0(peak - f.afterEventMiB)} MiB at its rollout peak (less the floor after the event)` : ''}.`,
+        `event each (${perEvent.toFixed(1)} KiB per connection for that one write). The API server above the floor after the event: ` +
+        `${r.idle ? `${n0(r.idle.rssMiB - f.afterEventMiB)} MiB idle` : 'idle not measured'}` +
+        `${Number.isFinite(peak) ? `, ${n0(peak - f.afterEventMiB)} MiB at its rollout peak` : ''}.`,
     );
   }
   lines.push('');
