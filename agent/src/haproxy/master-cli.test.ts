@@ -266,4 +266,24 @@ describe('master CLI client against a fake socket', () => {
     expect(r.ok).toBe(false);
     expect(r.reason).toMatch(/did not register the reload within 150 ms \(master reload counter still 0\)/);
   });
+
+  it('a last poll cut short by the budget does not hide what the polls before it saw', async () => {
+    // Every show proc after the first answers in 120 ms: the second poll after the reload has
+    // less than that left of the 300 ms budget and times out.
+    let procs = 0;
+    const path = await fake((line, reply, close) => {
+      if (line === 'show proc') {
+        setTimeout(() => {
+          reply(PROC_FRESH);
+          close();
+        }, procs++ === 0 ? 0 : 120);
+        return;
+      }
+      close();
+    });
+    const r = await createMasterCli(path).reload(300);
+    expect(r.ok).toBe(false);
+    expect(procs).toBeGreaterThanOrEqual(3);
+    expect(r.reason).toMatch(/did not register the reload within 300 ms \(master reload counter still 0\)/);
+  });
 });

@@ -436,12 +436,14 @@ export function createMasterCli(socketPath: string, options: MasterCliOptions = 
     let lastIssue = '';
     while (now() < deadline) {
       let p: ProcInfo;
+      const limit = Math.min(commandTimeout, remaining());
       try {
-        p = await showProc(Math.min(commandTimeout, remaining()));
+        p = await showProc(limit);
       } catch (err) {
         // ECONNREFUSED/ECONNRESET are expected for a few ms (or ~2 s on bind retries) while the
-        // master re-executes.
-        lastError = (err as Error).message;
+        // master re-executes. A poll that timed out only because the budget was nearly spent says
+        // nothing new: what the polls before it saw stands.
+        if (!(err instanceof MasterCliError && err.code === 'TIMEOUT' && limit < commandTimeout)) lastError = (err as Error).message;
         await sleep(pollInterval);
         continue;
       }
