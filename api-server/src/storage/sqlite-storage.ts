@@ -25,7 +25,9 @@
  * it (nobody reads a write that is not yet durable) and new txns gather into the next batch.
  * Checkpoints are the store's own too (wal_autocheckpoint=0, see maybeCheckpoint), and off the
  * event loop as well: a worker thread's own connection copies the WAL into the database file and
- * syncs it (Checkpointer), while the event loop answers reads and gathers the next batch.
+ * syncs it (Checkpointer), while the event loop answers reads and batches go on committing; only
+ * its short last step holds the next batch back. This also needs a store on a local disk: WAL
+ * with shared connections uses shared memory (`<path>-shm`), which network filesystems lack.
  *
  * One server owns a data dir: it holds an exclusive lock on `<path>-lock` for as long as the store
  * is open, so a second one fails at open instead of writing beside it without seeing its watches.
@@ -215,7 +217,7 @@ class Checkpointer {
   }
 }
 
-/** A file of the store (its WAL, its database file) that it fdatasyncs itself, opened on first use. */
+/** A file of the store (its WAL) that it fdatasyncs itself, opened on first use. */
 class DurableFile {
   private readonly path: string;
   private fd: number | undefined;
