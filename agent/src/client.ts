@@ -408,7 +408,7 @@ export function createClient(options: ClientOptions & { namespace?: string }): H
         const url = new URL(`${kc.getCurrentCluster()!.server}/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURALS.instance}/${encodeURIComponent(name)}/credentials`);
         const opts: RequestOptions = { method: 'POST', headers: {} };
         await kc.applyToHTTPSOptions(opts);
-        const res = await requestJson(url, opts);
+        const res = await requestJson(url, opts, undefined, timeoutMs);
         if (res.status === 201 || res.status === 200) return res.body;
         throw statusError(res.status, res.body);
       };
