@@ -301,7 +301,14 @@ export function openSqliteStorage(options: SqliteStorageOptions): Storage {
     }
     throw new StorageUnavailableError(`cannot open the embedded store ${options.path}: ${message}`, { cause: err });
   }
-  return new SqliteStorage(db, options, owner);
+  try {
+    return new SqliteStorage(db, options, owner);
+  } catch (err) {
+    // A store that cannot be read (a failed migration): nothing of it stays open, the lock included.
+    db.close();
+    owner?.close();
+    throw err;
+  }
 }
 
 const onDisk = (path: string) => path !== ':memory:' && path !== '';
@@ -416,7 +423,7 @@ class SqliteStorage implements Storage {
   private readonly live = new LiveKeys();
   /** Changes to `live` by the batch being applied, in order. */
   private liveUndo: LiveUndo[] = [];
-  /** The WAL and the database file (undefined for ':memory:', which has nothing to make durable). */
+  /** The WAL (undefined for ':memory:', which has nothing to make durable or to checkpoint). */
   private readonly wal: DurableFile | undefined;
   private readonly checkpointer: Checkpointer | undefined;
   private readonly owner: DatabaseSync | undefined;
