@@ -98,7 +98,9 @@ describe('hq-agent joining with a join token', () => {
     agent = startAgent();
     await until('the enrolled credential', async () => credentialToken());
     expect(statSync(stateKubeconfig).mode & 0o777).toBe(0o600);
-    expect(agentLog).toMatch(new RegExp(`enrolled as system:agent:default:${NAME} \\(credential [0-9a-f]{12}\\); credential written to ${stateKubeconfig}`));
+    // The line comes through the agent's stdout pipe, which may lag the file it wrote.
+    const enrolled = new RegExp(`enrolled as system:agent:default:${NAME} \\(credential [0-9a-f]{12}\\); credential written to ${stateKubeconfig}`);
+    await until('the enrolment logged', async () => enrolled.test(agentLog));
 
     const created = await request(server, 'POST', `${NS}/haproxyconfigs`, {
       metadata: { name: 'joined' },
