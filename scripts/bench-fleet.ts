@@ -27,7 +27,6 @@
  * everything. Results go to stdout and to docs/benchmarks.md between `<!-- bench:fleet:start -->`
  * and `<!-- bench:fleet:end -->`; the rest of that file is kept as it is.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +38,7 @@ import { openSqliteStorage } from '../api-server/src/storage/sqlite-storage.ts';
 import { SERVER_ENV, SERVER_NODE_FLAGS, startServer } from '../api-server/test/support/server.ts';
 import { BenchApi } from './lib/api-client.ts';
 import { connectionFloor, type ConnectionFloor } from './lib/connection-floor.ts';
+import { IpcChild, serve } from './lib/ipc.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const NS = '/apis/haproxyhq.io/v1alpha1/namespaces/default';
@@ -90,13 +90,13 @@ type Mode = 'controller' | 'direct';
 // The simulator child: the fleet in its own process, driven over IPC.
 
 type SimRequest =
-  | { id: number; cmd: 'start'; options: FleetOptions }
-  | { id: number; cmd: 'ready'; timeoutMs: number }
-  | { id: number; cmd: 'done'; revision: string; count: number; timeoutMs: number }
-  | { id: number; cmd: 'timings'; revision: string }
-  | { id: number; cmd: 'counts' }
-  | { id: number; cmd: 'memory' }
-  | { id: number; cmd: 'stop' };
+  | { cmd: 'start'; options: FleetOptions }
+  | { cmd: 'ready'; timeoutMs: number }
+  | { cmd: 'done'; revision: string; count: number; timeoutMs: number }
+  | { cmd: 'timings'; revision: string }
+  | { cmd: 'counts' }
+  | { cmd: 'memory' }
+  | { cmd: 'stop' };
 
 interface SimMemory {
   /** Growth since before the fleet started, bytes (after a full GC). */
@@ -111,79 +111,47 @@ function simChild(): void {
   const gc = () => (globalThis as { gc?: () => void }).gc?.();
   gc();
   const base = process.memoryUsage();
-  const reply = (id: number, result?: unknown, error?: string) => process.send!({ id, result, error });
-  process.on('message', (msg: SimRequest) => {
-    const run = async (): Promise<unknown> => {
-      switch (msg.cmd) {
-        case 'start':
-          fleet = startFleet(msg.options);
-          return undefined;
-        case 'ready':
-          return fleet!.ready(msg.timeoutMs);
-        case 'done':
-          return fleet!.done(msg.revision, msg.count, msg.timeoutMs);
-        case 'timings':
-          return fleet!.timings(msg.revision);
-        case 'counts':
-          return fleet!.counts();
-        case 'memory': {
-          gc();
-          const m = process.memoryUsage();
-          return { rss: m.rss - base.rss, heapUsed: m.heapUsed - base.heapUsed, external: m.external - base.external, rssTotal: m.rss } satisfies SimMemory;
-        }
-        case 'stop':
-          await fleet?.stop();
-          setTimeout(() => process.exit(0), 50);
-          return undefined;
+  serve<SimRequest>(async (msg) => {
+    switch (msg.cmd) {
+      case 'start':
+        fleet = startFleet(msg.options);
+        return undefined;
+      case 'ready':
+        return fleet!.ready(msg.timeoutMs);
+      case 'done':
+        return fleet!.done(msg.revision, msg.count, msg.timeoutMs);
+      case 'timings':
+        return fleet!.timings(msg.revision);
+      case 'counts':
+        return fleet!.counts();
+      case 'memory': {
+        gc();
+        const m = process.memoryUsage();
+        return { rss: m.rss - base.rss, heapUsed: m.heapUsed - base.heapUsed, external: m.external - base.external, rssTotal: m.rss } satisfies SimMemory;
       }
-    };
-    run().then(
-      (r) => reply(msg.id, r),
-      (err: unknown) => reply(msg.id, undefined, (err as Error).message),
-    );
+      case 'stop':
+        await fleet?.stop();
+        setTimeout(() => process.exit(0), 50);
+        return undefined;
+    }
   });
-  process.on('disconnect', () => process.exit(0));
 }
 
 /** The parent's handle on a simulator child. */
-class Sim {
-  readonly child: ChildProcess;
-  private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-
+class Sim extends IpcChild {
   constructor() {
-    this.child = fork(SELF, ['--sim-child'], {
-      execPath: process.execPath,
-      execArgv: ['--expose-gc'],
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.child.on('message', (m: { id: number; result?: unknown; error?: string }) => {
-      const w = this.waiting.get(m.id);
-      if (!w) return;
-      this.waiting.delete(m.id);
-      if (m.error) w.reject(new Error(m.error));
-      else w.resolve(m.result);
-    });
-    this.child.on('exit', (code, signal) => {
-      for (const w of this.waiting.values()) w.reject(new Error(`the simulator exited (${signal ?? code})`));
-      this.waiting.clear();
-    });
+    super('the simulator', SELF, ['--sim-child'], { execArgv: ['--expose-gc'], serialization: 'advanced' });
   }
 
-  call<T>(msg: Record<string, unknown> & { cmd: SimRequest['cmd'] }): Promise<T> {
-    const id = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ ...msg, id });
-    });
+  override call<T>(msg: Record<string, unknown> & { cmd: SimRequest['cmd'] }): Promise<T> {
+    return super.call<T>(msg);
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((r) => this.child.once('exit', r));
+    if (this.exited) return;
+    const exited = new Promise((r) => this.process.once('exit', r));
     await this.call({ cmd: 'stop' }).catch(() => undefined);
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    const timer = setTimeout(() => this.process.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);
   }
@@ -466,7 +434,7 @@ async function runTrial(api: Api, sim: Sim, pid: number, names: string[], mode: 
   const rv0 = await api.storeRevision();
   const c0 = await sim.call<FleetCounts>({ cmd: 'counts' });
   const cpu0 = processCpuMs(pid);
-  const simCpu0 = processCpuMs(sim.child.pid!);
+  const simCpu0 = processCpuMs(sim.process.pid!);
   const stopSampling = sampleRss(pid);
   const t0 = clock();
   const updated = await api.call('PUT', `${NS}/haproxyconfigs/${CONFIG}`, body);
@@ -486,7 +454,7 @@ async function runTrial(api: Api, sim: Sim, pid: number, names: string[], mode: 
   const totalMs = clock() - t0;
   const peakRssMiB = stopSampling();
   const serverCpuMs = processCpuMs(pid) - cpu0;
-  const simCpuMs = processCpuMs(sim.child.pid!) - simCpu0;
+  const simCpuMs = processCpuMs(sim.process.pid!) - simCpu0;
   const rv1 = await api.storeRevision();
   const c1 = await sim.call<FleetCounts>({ cmd: 'counts' });
   const t = await sim.call<RevisionTimings>({ cmd: 'timings', revision });

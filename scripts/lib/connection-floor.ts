@@ -16,7 +16,6 @@
  * the connection, so a fleet that has seen a rollout costs more than one that has not. What the
  * API server needs above this floor is its own.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, request, type Server } from 'node:https';
 import type { ServerResponse } from 'node:http';
@@ -26,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultSans, ensureTls } from '../../api-server/src/tls.ts';
 import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../api-server/test/support/server.ts';
 import { memory } from './bench.ts';
+import { IpcChild, serve } from './ipc.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const CONNECTING = 64;
@@ -37,56 +37,6 @@ export interface ConnectionFloor {
   openMiB: number;
   afterEventMiB: number;
   eventBytes: number;
-}
-
-type Request = { id: number; cmd: string; [k: string]: unknown };
-
-/** A child process driven over IPC: call() resolves with its answer or rejects with its error. */
-class Child {
-  readonly process: ChildProcess;
-  private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-
-  constructor(args: string[], execArgv: string[], env: NodeJS.ProcessEnv) {
-    this.process = fork(SELF, args, { execPath: process.execPath, execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.process.on('message', (m: { id: number; result?: unknown; error?: string }) => {
-      const w = this.waiting.get(m.id);
-      if (!w) return;
-      this.waiting.delete(m.id);
-      if (m.error !== undefined) w.reject(new Error(m.error));
-      else w.resolve(m.result);
-    });
-    this.process.on('exit', (code, signal) => {
-      for (const w of this.waiting.values()) w.reject(new Error(`the connection floor's ${args[0]} exited (${signal ?? code})`));
-      this.waiting.clear();
-    });
-  }
-
-  call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.process.send({ ...args, cmd, id });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
-    const exited = new Promise((r) => this.process.once('exit', r));
-    this.process.kill('SIGKILL');
-    await exited;
-  }
-}
-
-/** Answer the parent's requests with `handle` (in a child). */
-function serve(handle: (msg: Request) => Promise<unknown>): void {
-  process.on('message', (msg: Request) => {
-    handle(msg).then(
-      (result) => process.send!({ id: msg.id, result }),
-      (err: unknown) => process.send!({ id: msg.id, error: (err as Error).message }),
-    );
-  });
-  process.on('disconnect', () => process.exit(0));
 }
 
 /** The floor server (child): holds every GET open as a watch; `event` writes one line to each. */
@@ -157,30 +107,30 @@ const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Measure the floor for `n` watches and one `event` (a watch event's JSON, as the API server writes it). */
 export async function connectionFloor(n: number, event: string): Promise<ConnectionFloor> {
   const dir = mkdtempSync(join(tmpdir(), 'hq-floor-'));
-  const server = new Child(['--floor-server'], SERVER_NODE_FLAGS, { ...SERVER_ENV, ...process.env });
-  const clients = new Child(['--floor-clients'], [], process.env);
+  const server = new IpcChild("the connection floor's server", SELF, ['--floor-server'], { execArgv: SERVER_NODE_FLAGS, env: { ...SERVER_ENV, ...process.env } });
+  const clients = new IpcChild("the connection floor's clients", SELF, ['--floor-clients']);
   try {
     const tls = ensureTls(join(dir, 'pki'), { sans: defaultSans('127.0.0.1') });
-    const port = await server.call<number>('listen', { tls: { cert: tls.cert, key: tls.key } });
+    const port = await server.call<number>({ cmd: 'listen', tls: { cert: tls.cert, key: tls.key } });
     const pid = server.process.pid!;
     await settle(1000);
     const startMiB = memory(pid).rss;
-    await clients.call('open', { port, ca: tls.ca, n });
+    await clients.call({ cmd: 'open', port, ca: tls.ca, n });
     await settle(2000);
     const openMiB = memory(pid).rss;
-    const written = await server.call<number>('event', { event });
+    const written = await server.call<number>({ cmd: 'event', event });
     if (written !== n) throw new Error(`the floor server held ${written} watches, not ${n}`);
     // Every client has read its event before the server's memory is read.
     const want = n * (Buffer.byteLength(event) + 1);
-    for (const deadline = Date.now() + 60_000; (await clients.call<number>('received')) < want; ) {
+    for (const deadline = Date.now() + 60_000; (await clients.call<number>({ cmd: 'received' })) < want; ) {
       if (Date.now() > deadline) throw new Error('the floor clients did not receive the event within 60 s');
       await settle(200);
     }
     await settle(1000);
     return { n, startMiB, openMiB, afterEventMiB: memory(pid).rss, eventBytes: Buffer.byteLength(event) };
   } finally {
-    await clients.stop();
-    await server.stop();
+    await clients.kill();
+    await server.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }

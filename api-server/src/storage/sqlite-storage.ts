@@ -114,7 +114,8 @@ type FileSync = (done: (err: Error | null) => void) => void;
  * with nothing committing, copies what they added meanwhile and syncs again. `complete` when
  * every frame was copied and synced, so that the next write may start the WAL over.
  */
-type CheckpointStep = (done: (err: Error | null, complete?: boolean) => void) => void;
+type CheckpointStep = (done: StepDone) => void;
+type StepDone = (err: Error | null, complete?: boolean) => void;
 
 /**
  * The checkpointer thread's code. Its connection checkpoints with synchronous=FULL: SQLite syncs
@@ -158,13 +159,13 @@ parentPort.on('message', (msg) => {
 class Checkpointer {
   private readonly path: string;
   private worker: Worker | undefined;
-  private waiting: ((err: Error | null, complete?: boolean) => void) | undefined;
+  private waiting: StepDone | undefined;
 
   constructor(path: string) {
     this.path = path;
   }
 
-  /** Started before first use (see warm): most stores (tests, small fleets) checkpoint rarely or never. */
+  /** Started on the way to the first checkpoint (maybeCheckpoint), not at open: most stores (tests, small fleets) checkpoint rarely or never. */
   start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(CHECKPOINTER_SOURCE, {
@@ -188,7 +189,7 @@ class Checkpointer {
     done?.(err, complete);
   }
 
-  private step(which: 'copy' | 'finish', done: (err: Error | null, complete?: boolean) => void): void {
+  private step(which: 'copy' | 'finish', done: StepDone): void {
     if (this.waiting) {
       done(new Error('a checkpoint step is already running'));
       return;
@@ -832,20 +833,21 @@ class SqliteStorage implements Storage {
     this.checkpointCopying = true;
     this.checkpointCopy((err) => {
       this.checkpointCopying = false;
-      if (err) {
-        this.fail(err);
-        return;
-      }
-      if (this.closed || this.failed) return;
-      this.checkpointing = new Promise<void>((resolve) => {
-        this.checkpointFinish((err2, complete) => {
-          if (err2) this.fail(err2);
-          // Not complete (it should be, nothing committing meanwhile): the next batch asks again.
-          else if (complete) this.walWritten = 0;
-          this.checkpointing = undefined;
-          resolve();
-          this.flushLater();
-        });
+      if (err) this.fail(err);
+      else if (!this.closed && !this.failed) this.finishCheckpoint();
+    });
+  }
+
+  /** The checkpoint's last step: nothing commits until it is done. */
+  private finishCheckpoint(): void {
+    this.checkpointing = new Promise<void>((resolve) => {
+      this.checkpointFinish((err, complete) => {
+        if (err) this.fail(err);
+        // Not complete (it should be, nothing committing meanwhile): the next batch asks again.
+        else if (complete) this.walWritten = 0;
+        this.checkpointing = undefined;
+        resolve();
+        this.flushLater();
       });
     });
   }
