@@ -542,9 +542,19 @@ describe('embedded store: durability off the event loop', () => {
     const { statSync } = await import('node:fs');
     const value = 'v'.repeat(4000);
     // Past the threshold: the batch that crosses it starts a checkpoint and answers; the checkpoint's
-    // copy runs while batches go on committing, and its last step (held here) follows.
-    for (let i = 0; i < 20 && held.length === 0; i++) await s.txn([{ type: 'create', key: `/w/${i}`, value }]);
-    for (const deadline = Date.now() + 5_000; held.length === 0 && Date.now() < deadline; ) await tick();
+    // copy runs while batches go on committing, and its last step (held here) follows. A write sent
+    // just before that step starts waits for it (on a slow disk the copy ends mid-loop), so each
+    // write is awaited only until the step is held.
+    const heldNow = async () => {
+      for (const deadline = Date.now() + 10_000; held.length === 0 && Date.now() < deadline; ) await tick();
+    };
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 20 && held.length === 0; i++) {
+      const write = s.txn([{ type: 'create', key: `/w/${i}`, value }]);
+      writes.push(write);
+      await Promise.race([write, heldNow()]);
+    }
+    await heldNow();
     expect(held).toHaveLength(1);
     const walBefore = statSync(`${path}-wal`).size;
     expect(walBefore).toBeGreaterThanOrEqual(64 * 1024);
@@ -558,6 +568,7 @@ describe('embedded store: durability off the event loop', () => {
     store.checkpointFinish = real;
     for (const done of held.splice(0)) real(done);
     await next;
+    await Promise.all(writes);
     // Started over: as much again is written over the old frames, and the file does not grow.
     for (let i = 0; i < 14; i++) await s.txn([{ type: 'create', key: `/w/again-${i}`, value }]);
     expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(walBefore);
