@@ -2,8 +2,10 @@
  * Watch over a real socket: event types, resume from any resourceVersion in history, 410 when
  * it is gone, selector transitions, bookmarks, and no gaps or duplicates under concurrent writes.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { QUIET_BOOKMARK_TICKS } from '../src/registry/registry.ts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { QUIET_BOOKMARK_TICKS, ResourceRegistry } from '../src/registry/registry.ts';
+
+const decodeOriginal = ResourceRegistry.prototype.decode;
 import { openSqliteStorage } from '../src/storage/sqlite-storage.ts';
 import { buildTestApp, type TestApp } from './support/app.ts';
 import { instanceFixture, ns } from './support/fixtures.ts';
@@ -114,6 +116,40 @@ describe('watch', () => {
     expect(list.items.map((e: any) => e.metadata.name)).toEqual(['e3']);
     const bad = await call('GET', `${ns('events')}?fieldSelector=source.host%3Dx`);
     expect(bad).toMatchObject({ code: 400, message: expect.stringContaining('field label not supported: source.host') });
+  });
+
+  it("carries each write's object as the write encoded it (not parsed back), the same as a GET of it", async () => {
+    // The watch decodes nothing at the revisions this server writes: the object the write encoded
+    // is reused (ResourceRegistry.writing). A revision is decoded only when read: by the next write.
+    const decodedRevs: number[] = [];
+    const spy = vi.spyOn(ResourceRegistry.prototype, 'decode').mockImplementation(function (this: ResourceRegistry, kv) {
+      decodedRevs.push(kv.modRevision);
+      return decodeOriginal.call(this, kv);
+    });
+    try {
+      const path = `${ns('haproxyinstances')}/edge-1`;
+      const list = await call('GET', ns('haproxyinstances'));
+      const w = await openWatch(base, `${ns('haproxyinstances')}?watch=true&resourceVersion=${list.metadata.resourceVersion}`, t.token);
+      const written = [
+        await call('POST', ns('haproxyinstances'), instanceFixture({ metadata: { name: 'edge-1', labels: { role: 'edge', '10': 'numeric' }, annotations: { a: 'x' } } })),
+        await call('PATCH', path, { metadata: { annotations: { a: null, b: 'é ☃ "quoted"' } }, spec: { paused: true } }, merge),
+        await call('PATCH', `${path}/status`, { status: { appliedRevision: 'cfg-1', conditions: [{ type: 'Ready', status: 'True', reason: 'Serving', message: 'ok', lastTransitionTime: '2026-11-24T00:00:00Z' }] } }, merge),
+        // Unknown fields dropped under fieldValidation=Ignore: the write encodes the cleaned object.
+        await call('PUT', `${path}?fieldValidation=Ignore`, { ...(await call('GET', path)), spec: { paused: false, bogus: 1 } }),
+      ];
+      const events = await w.waitFor(written.length);
+      const ownRevs = written.map((o) => Number(o.metadata.resourceVersion));
+      expect(events.map((e) => Number(e.object.metadata.resourceVersion))).toEqual(ownRevs);
+      const decodes = (rev: number) => decodedRevs.filter((r) => r === rev).length;
+      expect([decodes(ownRevs[0]!), decodes(ownRevs[1]!), decodes(ownRevs[3]!)]).toEqual([1, 1, 0]);
+      // Each event is exactly what a fresh read of that revision gives.
+      for (const [i, e] of events.entries()) expect(e.object).toStrictEqual(written[i]);
+      expect(events[3]!.object.spec).toStrictEqual({ paused: false });
+      expect(await call('GET', path)).toStrictEqual(written[3]);
+      w.close();
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('delivers every write exactly once, in order, while writers race the watch start', async () => {

@@ -223,9 +223,22 @@ export class ResourceRegistry {
    */
   private decodeShared(kv: KeyValue): ApiObject {
     let obj = decoded.get(kv);
-    if (!obj) decoded.set(kv, (obj = this.decode(kv)));
+    if (!obj) {
+      // This server's own write, still in flight: the object it encoded, not a parse of its JSON.
+      const w = this.writing.get(kv.key);
+      obj = w !== undefined && w.value === kv.value ? writtenObject(w.obj, kv) : this.decode(kv);
+      decoded.set(kv, obj);
+    }
     return obj;
   }
+
+  /**
+   * The objects behind the values this registry is committing, by key, each only while its txn
+   * is in flight. The embedded store tells watchers of a write before the writer's await resumes,
+   * so a write's watch event reuses the object it encoded (decodeShared), which a status write
+   * already has in hand; etcd's events come later and are parsed. Matched by the value itself.
+   */
+  private readonly writing = new Map<string, { value: string; obj: ApiObject }>();
 
   /** API object -> stored value (without resourceVersion), enforcing the size cap. */
   encode(obj: ApiObject): string {
@@ -291,20 +304,37 @@ export class ResourceRegistry {
   }
 
   /** Run a transaction with its audit record, turning storage failures into API errors for `name`. */
-  private async commit(ops: WriteOp[], name: string, audit: AuditWrite): Promise<KeyValue[]> {
+  private async commit(ops: WriteOp[], name: string, audit: AuditWrite, obj?: ApiObject): Promise<KeyValue[]> {
     try {
-      return await this.txn(ops, audit);
+      return await this.txn(ops, audit, obj && [obj]);
     } catch (err) {
       throw this.storageError(err, name);
     }
   }
 
-  /** The one way the registry writes: `ops` and, in the same transaction, their audit record. */
-  private async txn(ops: WriteOp[], audit: AuditWrite): Promise<KeyValue[]> {
+  /**
+   * The one way the registry writes: `ops` and, in the same transaction, their audit record.
+   * `objects[i]`, when given, is what ops[i]'s value encodes (see `writing`).
+   */
+  private async txn(ops: WriteOp[], audit: AuditWrite, objects?: ApiObject[]): Promise<KeyValue[]> {
     const record = recordOp(this.storage, ops, audit, this.options.auditOmit);
-    const results = await this.storage.txn(record ? [...ops, record] : ops);
-    noteCommitted(audit.trace, ops, results);
-    return results.slice(0, ops.length);
+    const entries = objects?.map((obj, i) => {
+      const op = ops[i]!;
+      if (op.type === 'delete') return undefined;
+      const entry = { value: op.value, obj };
+      this.writing.set(op.key, entry);
+      return entry;
+    });
+    try {
+      const results = await this.storage.txn(record ? [...ops, record] : ops);
+      noteCommitted(audit.trace, ops, results);
+      return results.slice(0, ops.length);
+    } finally {
+      entries?.forEach((entry, i) => {
+        // Unless a later write to the key took its place.
+        if (entry && this.writing.get(ops[i]!.key) === entry) this.writing.delete(ops[i]!.key);
+      });
+    }
   }
 
   private storageError(err: unknown, name: string): unknown {
@@ -373,7 +403,7 @@ export class ResourceRegistry {
       if (opts.trace) opts.trace.dryRun = true;
       return obj;
     }
-    const [kv] = await this.commit(ops, obj.metadata.name!, { actor: opts.actor, trace: opts.trace, verb: 'create' });
+    const [kv] = await this.commit(ops, obj.metadata.name!, { actor: opts.actor, trace: opts.trace, verb: 'create' }, obj);
     return writtenObject(obj, kv!);
   }
 
@@ -458,7 +488,7 @@ export class ResourceRegistry {
       if (opts.trace) opts.trace.dryRun = true;
       return next;
     }
-    const [kv] = await this.commit(ops, name, { actor: opts.actor, trace: opts.trace, ...how });
+    const [kv] = await this.commit(ops, name, { actor: opts.actor, trace: opts.trace, ...how }, next);
     return writtenObject(next, kv!);
   }
 
@@ -521,13 +551,13 @@ export class ResourceRegistry {
       }
       if (batch.length === 0) continue;
       try {
-        const kvs = await this.txn(batch.map((b) => b.op), { actor, verb: 'update' });
+        const kvs = await this.txn(batch.map((b) => b.op), { actor, verb: 'update' }, batch.map((b) => b.next));
         kvs.forEach((kv, j) => written.push(writtenObject(batch[j]!.next, kv)));
       } catch (err) {
         if (!(err instanceof RevisionMismatchError || err instanceof KeyNotFoundError)) throw this.storageError(err, batch[0]!.name);
         for (const b of batch) {
           try {
-            const [kv] = await this.txn([b.op], { actor, verb: 'update' });
+            const [kv] = await this.txn([b.op], { actor, verb: 'update' }, [b.next]);
             written.push(writtenObject(b.next, kv!));
           } catch (e) {
             if (e instanceof RevisionMismatchError || e instanceof KeyNotFoundError) conflicts.push(b.name);
