@@ -53,7 +53,7 @@ const USAGE = `Usage: hq-api-server [options]
   --compaction-interval S   compact history older than S seconds (HQ_COMPACTION_INTERVAL, default 300);
                             the embedded store keeps the last S seconds and --history-revisions revisions
                             (0: by --history-revisions alone)
-  --event-ttl S             delete Events last seen more than S seconds ago (HQ_EVENT_TTL, default 3600)
+  --event-ttl S             delete Events last written more than S seconds ago (HQ_EVENT_TTL, default 3600)
   --audit-retention-days N  delete audit records older than N days, 1 to 3650
                             (HQ_AUDIT_RETENTION_DAYS, default 30)
   --audit-omit RESOURCES    comma-separated resources whose writes the audit log leaves out,

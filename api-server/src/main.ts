@@ -98,7 +98,7 @@ async function main(): Promise<void> {
           onError: (err) => app.log.warn({ err }, 'etcd compaction failed; will retry'),
         })
       : undefined;
-  const eventTtl = startEventTtl(app.getDecorator<Map<string, ResourceRegistry>>('registries').get('events')!, {
+  const eventTtl = startEventTtl(app.getDecorator<Map<string, ResourceRegistry>>('registries').get('events')!, storage, {
     ttlMs: config.eventTtlSeconds * 1000,
     intervalMs: Math.min(config.eventTtlSeconds * 1000, 5 * 60 * 1000),
     onError: (err) => app.log.warn({ err }, 'event TTL sweep failed; will retry'),

@@ -9,7 +9,7 @@ import type { AuditEvent } from '@haproxyhq/schemas';
 import type { Authorizer } from '../src/auth.ts';
 import { AUDIT_PREFIX, SYSTEM_ACTORS, nextAuditKey, sweepAudit } from '../src/audit/log.ts';
 import { startRolloutController } from '../src/controllers/rollout.ts';
-import { sweepEvents } from '../src/registry/event-ttl.ts';
+import { EventSweeper } from '../src/registry/event-ttl.ts';
 import type { ResourceRegistry } from '../src/registry/registry.ts';
 import { buildTestApp, type TestApp } from './support/app.ts';
 import { BASE, configFixture, instanceFixture, ns } from './support/fixtures.ts';
@@ -210,7 +210,7 @@ describe('audit log: what is recorded', () => {
       lastTimestamp: '2026-01-01T00:00:00Z',
     });
     expect(ev.status).toBe(201);
-    expect(await sweepEvents(registry('events'), 3600_000, Date.parse('2026-01-02T00:00:00Z'))).toBe(1);
+    expect(await new EventSweeper(registry('events'), t.storage, 3600_000).sweep(Date.parse('2026-01-02T00:00:00Z'))).toBe(1);
     expect(await log('&user=system:controller:event-ttl')).toMatchObject([
       { verb: 'delete', resource: 'events', name: 'old', resourceVersionBefore: ev.body.metadata.resourceVersion, code: 200 },
     ]);

@@ -522,6 +522,29 @@ export function describeStorageConformance(name: string, open: () => Promise<Ope
         expect(mid.items).toEqual([a2, b, c]);
       });
 
+      it('maxModRevision lists only keys last written at or before it, the limit counting those', async () => {
+        const a = await create(`${p}a`, 'a1');
+        const b = await create(`${p}b`, 'b1');
+        await create(`${p}c`, 'c1');
+        const d = await create(`${p}d`, 'd1');
+        const cut = d.modRevision;
+        const b2 = await update(`${p}b`, 'b2', b.modRevision); // written again after the cut
+        await remove(`${p}c`); // gone
+        const e = await create(`${p}e`, 'e1'); // new after the cut
+        const all = await storage.list(p, { maxModRevision: cut });
+        expect(all.items).toEqual([a, d]);
+        expect(all.more).toBe(false);
+        expect(all.revision).toBeGreaterThanOrEqual(e.modRevision);
+        const first = await storage.list(p, { maxModRevision: cut, limit: 1 });
+        expect([first.items, first.more]).toEqual([[a], true]);
+        const rest = await storage.list(p, { maxModRevision: cut, limit: 1, after: a.key });
+        expect([rest.items, rest.more]).toEqual([[d], false]);
+        expect((await storage.list(p, { maxModRevision: cut, reverse: true })).items).toEqual([d, a]);
+        expect((await storage.list(p, { maxModRevision: b2.modRevision })).items).toEqual([a, b2, d]);
+        expect((await storage.list(p, { maxModRevision: a.modRevision - 1 })).items).toEqual([]);
+        await expect(storage.list(p, { maxModRevision: cut, revision: cut })).rejects.toThrow(/current revision only/);
+      });
+
       it('count follows creates and deletes', async () => {
         expect(await storage.count(p)).toBe(0);
         await create(`${p}x/1`, '1');

@@ -380,6 +380,10 @@ class EtcdStorage implements Storage {
     }
     const limit = options.limit && options.limit > 0 ? options.limit : 0;
     const at = options.revision && options.revision > 0 ? options.revision : undefined;
+    const max = options.maxModRevision;
+    if (max !== undefined && options.revision !== undefined) {
+      throw new Error('maxModRevision reads object keys at the current revision only');
+    }
     if (Buffer.compare(start, stop) >= 0) {
       // An empty range (etcd would read a lone key for it): nothing, at the revision asked for.
       return { items: [], revision: at ?? (await this.currentRevision()), more: false, remaining: 0 };
@@ -389,6 +393,8 @@ class EtcdStorage implements Storage {
       range_end: stop,
       limit,
       ...(options.reverse ? { sort_order: 'Descend' as const, sort_target: 'Key' as const } : {}),
+      // etcd filters before it applies the limit (and then reads the whole range server-side).
+      ...(max !== undefined ? { max_mod_revision: max } : {}),
     };
     let res: IRangeResponse;
     let revision: number;
@@ -409,6 +415,7 @@ class EtcdStorage implements Storage {
     const items = res.kvs.map((kv) => this.toKv(kv));
     // etcd's count is every key in the range, not only those returned (etcd 3.4+), so what
     // follows the page comes free. `more` is etcd's own flag for a range cut by the limit.
+    if (max !== undefined) return { items, revision, more: res.more === true };
     const remaining = Math.max(0, int64(res.count, 'count') - items.length);
     return { items, revision, more: res.more === true, remaining };
   }

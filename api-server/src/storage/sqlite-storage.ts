@@ -607,11 +607,15 @@ class SqliteStorage implements Storage {
     let end = prefixEnd(prefix);
     if (options.before !== undefined && options.before < end) end = options.before;
     const limit = options.limit && options.limit > 0 ? options.limit + 1 : -1;
+    if (options.maxModRevision !== undefined && (this.isRecord(prefix) || options.revision !== undefined)) {
+      throw new Error('maxModRevision reads object keys at the current revision only');
+    }
     if (this.isRecord(prefix)) return this.listRecords(start, end, limit, options);
     const at = options.revision;
     if (at !== undefined && at < this.compacted) throw new CompactedError(at, this.compacted);
     const snapshot = at !== undefined && at < this.revision;
     const reverse = options.reverse === true;
+    if (options.maxModRevision !== undefined) return this.listLiveUpTo(start, end, options.maxModRevision, options.limit, reverse);
     if (!snapshot) return this.listLive(start, end, options.limit, reverse);
     const read = (reverse ? this.stmt.listAtDesc! : this.stmt.listAt!).all(start, end, at, limit) as unknown as Row[];
     const { rows, more, remaining } = trimPage(read, start, end, options, (from, to) => (this.stmt.countAt!.get(from, to, at) as { n: number }).n);
@@ -626,6 +630,23 @@ class SqliteStorage implements Storage {
     const items = page.map((key) => this.toKv(this.liveRow(key)!));
     const more = take < hi - lo;
     return { items, revision: this.revision, more, ...(more ? { remaining: hi - lo - take } : {}) };
+  }
+
+  /** listLive() of the keys last written at or before `max`: the others are skipped unread. */
+  private listLiveUpTo(start: string, end: string, max: number, limit: number | undefined, reverse: boolean): ListResult {
+    const { keys, lo, hi } = this.live.range(start, end);
+    const take = limit !== undefined && limit > 0 ? limit : Infinity;
+    const page: string[] = [];
+    let more = false;
+    for (let i = reverse ? hi - 1 : lo; reverse ? i >= lo : i < hi; i += reverse ? -1 : 1) {
+      if (this.live.get(keys[i]!)! > max) continue;
+      if (page.length === take) {
+        more = true;
+        break;
+      }
+      page.push(keys[i]!);
+    }
+    return { items: page.map((key) => this.toKv(this.liveRow(key)!)), revision: this.revision, more };
   }
 
   /** A live key's latest row (inside a batch, as the batch has it so far). */

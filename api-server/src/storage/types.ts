@@ -43,6 +43,12 @@ export interface ListOptions {
   limit?: number;
   /** Read at this revision (a consistent snapshot for pagination); default the current revision. */
   revision?: number;
+  /**
+   * Only keys last written at or before this revision (etcd's max_mod_revision), with `limit`
+   * counting those; no `remaining`. Current-revision reads of object keys only (not with
+   * `revision`, not under a record prefix). The embedded store skips the others unread.
+   */
+  maxModRevision?: number;
 }
 
 export interface ListResult {
