@@ -15,6 +15,15 @@
  * 5 KiB, 0.7 KB: 3 KiB), and a second write added little. Node's TLS layer keeps that memory for
  * the connection, so a fleet that has seen a rollout costs more than one that has not. What the
  * API server needs above this floor is its own.
+ *
+ * What that memory is (traced with an LD_PRELOAD malloc tracer, Node 24): the first write whose
+ * TLS record overflows the connection's first 1 KiB output buffer makes Node's NodeBIO allocate a
+ * second one of 16,384 bytes (kThroughputBufferLength), which it keeps while the connection lives.
+ * glibc carves it from its heap between freed temporaries, so it is resident whole. Measured on
+ * this floor at 10,000 (after the event): 845 MiB as started; 801 with MALLOC_MMAP_THRESHOLD_=16384;
+ * 700 with 8192 (but the API server then spent 10-19 % more CPU per rollout on mmap/munmap, so it
+ * is not the server's setting); 802 with a 2 KiB TLS fragment (setMaxSendFragment); 750 under
+ * jemalloc (LD_PRELOAD, default decay).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, request, type Server } from 'node:https';
