@@ -38,7 +38,7 @@ export const OUTPUT_FLAG: FlagSpec = {
   name: 'output',
   short: 'o',
   type: 'string',
-  help: 'FORMAT: yaml, json, wide, name (instances: rendered)',
+  help: 'FORMAT: yaml, json, wide, name, jsonpath=TEMPLATE (instances: rendered)',
 };
 export const SELECTOR_FLAG: FlagSpec = { name: 'selector', short: 'l', type: 'string', help: 'label SELECTOR, e.g. -l role=edge,env!=dev' };
 export const ALL_NAMESPACES_FLAG: FlagSpec = { name: 'all-namespaces', short: 'A', type: 'bool', help: 'list across all namespaces' };

@@ -134,6 +134,17 @@ describe('hqctl get', () => {
     expect(none).toEqual({ code: 0, stdout: '', stderr: 'No resources found in default namespace.\n' });
   });
 
+  it('-o jsonpath=TEMPLATE fills a kubectl template from the object, or the List of several; a bad one exits 1 naming the problem', async () => {
+    expect(await hqctl(server, ['get', 'hi', 'edge-1', '-o', 'jsonpath={.status.appliedRevision}'])).toMatchObject({ code: 0, stdout: 'web-1' });
+    const table = await hqctl(server, ['get', 'hi', '-o', 'jsonpath={range .items[*]}{.metadata.name}{"\\t"}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toBe('edge-1\tTrue\nedge-2\t\n');
+    expect((await hqctl(server, ['get', 'hi', '-A', '-o=jsonpath={.items[*].metadata.name}'])).stdout).toBe('edge-1 edge-2 a-1 b-1');
+    const bad = await hqctl(server, ['get', 'hi', '-o', 'jsonpath={range .items[*]}{.metadata.name}']);
+    expect(bad).toMatchObject({ code: 1, stdout: '' });
+    expect(bad.stderr).toBe('error: error parsing jsonpath {range .items[*]}{.metadata.name}: a {range} without an {end}\n');
+  });
+
   it('-o rendered prints the config an instance runs, templates filled, files under headers', async () => {
     // Pin the revision (the rollout controller would set it).
     const live = (await request(server, 'GET', `${NS}/haproxyinstances/edge-2`)).body;

@@ -1,6 +1,7 @@
 /**
  * The small JSONPath subset Kubernetes printer columns use: `.a.b`, `.a[0]`, `.a[*].b` and
- * `.a[?(@.key=="value")].b`. Returns every match, in order.
+ * `.a[?(@.key=="value")].b`, plus `.a['b.c']` for keys with dots (label keys). Returns every
+ * match, in order.
  */
 type Step = { field: string } | { index: number } | { all: true } | { filterKey: string; filterValue: string };
 
@@ -10,13 +11,14 @@ function parse(path: string): Step[] {
   const cached = cache.get(path);
   if (cached) return cached;
   const steps: Step[] = [];
-  const re = /\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_-]+)\s*==\s*["']([^"']*)["']\)\]|(\[\*\])/y;
+  const re = /\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_-]+)\s*==\s*["']([^"']*)["']\)\]|(\[\*\])|\[(?:'([^']+)'|"([^"]+)")\]/y;
   let pos = 0;
   while (pos < path.length) {
     re.lastIndex = pos;
     const m = re.exec(path);
     if (!m) throw new Error(`unsupported JSONPath ${JSON.stringify(path)} at offset ${pos}`);
     if (m[1] !== undefined) steps.push({ field: m[1] });
+    else if (m[6] !== undefined || m[7] !== undefined) steps.push({ field: (m[6] ?? m[7])! });
     else if (m[2] !== undefined) steps.push({ index: Number(m[2]) });
     else if (m[5] !== undefined) steps.push({ all: true });
     else steps.push({ filterKey: m[3]!, filterValue: m[4]! });

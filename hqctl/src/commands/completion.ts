@@ -35,7 +35,7 @@ _hqctl() {
     -f|--filename|--kubeconfig|--certificate-authority)
       COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
     -o|--output)
-      COMPREPLY=( $(compgen -W "yaml json wide name rendered" -- "$cur") ); return ;;
+      COMPREPLY=( $(compgen -W "yaml json wide name rendered jsonpath=" -- "$cur") ); return ;;
     ${valuedWords})
       return ;;
   esac

@@ -1,6 +1,6 @@
 /**
  * `hqctl get`: tables with the server's printer columns (requested as kubectl does, with
- * `Accept: ...;as=Table`), -o yaml|json|wide|name|rendered, -l, -A, --show-labels, and -w, which
+ * `Accept: ...;as=Table`), -o yaml|json|wide|name|rendered|jsonpath=TEMPLATE, -l, -A, --show-labels, and -w, which
  * prints rows as they change.
  */
 import { API_VERSION, GROUP } from '@haproxyhq/schemas';
@@ -8,6 +8,7 @@ import { bool, str } from '../args.ts';
 import type { HQClient, ListOptions, Table } from '../client.ts';
 import { ALL_NAMESPACES_FLAG, OUTPUT_FLAG, SELECTOR_FLAG, type Command, type Context } from '../command.ts';
 import { ApiError, CliError, formatError } from '../errors.ts';
+import { parseJsonPathTemplate, renderJsonPathTemplate } from '../jsonpath.ts';
 import {
   StreamingColumns,
   columns,
@@ -24,13 +25,25 @@ import { JOIN_TOKEN_TYPES, TOKEN_TYPES, getTokens } from './tokens.ts';
 import { USER_TYPES, getUsers } from './users.ts';
 import { INSTANCES, ALL_RESOURCES, parseResourceArgs, refName, type AnyObject, type ObjectRef, type Resource } from '../resources.ts';
 
-type Output = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'rendered';
+type Output = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'rendered' | 'jsonpath';
 
 function outputOf(ctx: Context): Output {
   const o = str(ctx.flags, 'output');
   if (o === undefined) return 'table';
   if (o === 'yaml' || o === 'json' || o === 'wide' || o === 'name' || o === 'rendered') return o;
-  throw new CliError(`unable to match a printer suitable for the output format "${o}", allowed formats are: json, name, rendered, wide, yaml`);
+  if (o.startsWith('jsonpath=')) {
+    // A bad template is refused before anything is read.
+    parseJsonPathTemplate(jsonPathOf(ctx));
+    return 'jsonpath';
+  }
+  throw new CliError(
+    `unable to match a printer suitable for the output format "${o}", allowed formats are: json, jsonpath=TEMPLATE, name, rendered, wide, yaml`,
+  );
+}
+
+/** The TEMPLATE of -o jsonpath=TEMPLATE. */
+function jsonPathOf(ctx: Context): string {
+  return str(ctx.flags, 'output')!.slice('jsonpath='.length);
 }
 
 /** An object as kubectl prints it: apiVersion and kind first. */
@@ -45,7 +58,8 @@ function printObjects(ctx: Context, output: Output, items: { r: Resource; obj: A
   }
   const objects = items.map(({ r, obj }) => printable(r, obj));
   const value = single && objects.length === 1 ? objects[0] : listOf(objects);
-  ctx.out(output === 'json' ? toJson(value) : toYaml(value));
+  if (output === 'jsonpath') ctx.out(renderJsonPathTemplate(jsonPathOf(ctx), value));
+  else ctx.out(output === 'json' ? toJson(value) : toYaml(value));
 }
 
 function noResources(ctx: Context, namespace: string | undefined): void {
@@ -74,6 +88,8 @@ Examples:
   hqctl get hc,hi -A                   # configs and instances in every namespace
   hqctl get hi -w                      # print rows as they change
   hqctl get hi edge-1 -o rendered      # the config edge-1 runs, templates filled in
+  hqctl get hi edge-1 -o jsonpath='{.status.appliedRevision}'
+  hqctl get hi -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}'
   hqctl get hi edge-1 -o rendered --revision web-4   # what it would get from web-4`,
   flags: [
     OUTPUT_FLAG,
@@ -269,5 +285,6 @@ async function watchGet(
 function printWatched(ctx: Context, output: Output, r: Resource, obj: AnyObject): void {
   if (output === 'name') ctx.out(refName(r, obj.metadata.name ?? '') + '\n');
   else if (output === 'json') ctx.out(toJson(printable(r, obj)));
+  else if (output === 'jsonpath') ctx.out(renderJsonPathTemplate(jsonPathOf(ctx), printable(r, obj)));
   else ctx.out('---\n' + toYaml(printable(r, obj)));
 }
