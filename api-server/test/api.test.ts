@@ -370,6 +370,19 @@ describe('discovery', () => {
     ]);
   });
 
+  it('names the endpoints that are not stored resources too, and every listable resource it names answers a list', async () => {
+    const resources = (await call('GET', BASE)).body.resources as { name: string; namespaced: boolean; kind: string; verbs: string[] }[];
+    const byName = Object.fromEntries(resources.map((r) => [r.name, r]));
+    expect(byName.auditevents).toMatchObject({ namespaced: false, kind: 'AuditEvent', verbs: ['list'] });
+    expect(byName.tokens).toMatchObject({ namespaced: false, kind: 'APIToken', verbs: ['create', 'delete', 'list'] });
+    expect(byName.jointokens).toMatchObject({ namespaced: true, kind: 'JoinToken', verbs: ['create', 'delete', 'list'] });
+    expect(byName.users).toMatchObject({ namespaced: false, kind: 'User', verbs: ['create', 'delete', 'get', 'list'] });
+    for (const r of resources.filter((x) => !x.name.includes('/') && x.verbs.includes('list'))) {
+      const res = await call('GET', r.namespaced ? ns(r.name) : `${BASE}/${r.name}`);
+      expect([r.name, res.status, res.body.kind]).toEqual([r.name, 200, `${r.kind}List`]);
+    }
+  });
+
   it('answers unknown paths and resources with a 404 Status', async () => {
     expect((await call('GET', `${BASE}/namespaces/default/widgets`)).body).toMatchObject({ kind: 'Status', code: 404 });
     expect((await call('GET', '/nothing/here')).body).toMatchObject({ kind: 'Status', code: 404 });

@@ -14,6 +14,19 @@ const v3Hash = createHash('sha512').update(JSON.stringify(openapiV3)).digest('he
 /** Routes that answer without credentials: health, version, and the console's sign-in (routes/session.ts). */
 export const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version', '/login']);
 
+/**
+ * The group's endpoints that are not stored resources (routes/audit.ts, tokens.ts, users.ts), in
+ * discovery with the verbs they answer, so that kubectl and client libraries, which map a
+ * resource name through discovery, can reach them (`kubectl get auditevents`).
+ */
+const SERVED_NOT_STORED = [
+  { name: 'auditevents', singularName: 'auditevent', namespaced: false, kind: 'AuditEvent', verbs: ['list'] },
+  { name: 'tokens', singularName: 'token', namespaced: false, kind: 'APIToken', verbs: ['create', 'delete', 'list'] },
+  { name: 'jointokens', singularName: 'jointoken', namespaced: true, kind: 'JoinToken', verbs: ['create', 'delete', 'list'] },
+  { name: 'users', singularName: 'user', namespaced: false, kind: 'User', verbs: ['create', 'delete', 'get', 'list'] },
+  { name: 'users/password', singularName: '', namespaced: false, kind: 'User', verbs: ['update'] },
+];
+
 export async function discoveryRoutes(app: FastifyInstance): Promise<void> {
   const storage = app.getDecorator<Storage>('storage');
 
@@ -70,7 +83,7 @@ export async function discoveryRoutes(app: FastifyInstance): Promise<void> {
       };
       if (!r.statusSubresource) return [main];
       return [main, { name: `${r.plural}/status`, singularName: '', namespaced: true, kind: r.kind, verbs: ['get', 'patch', 'update'] }];
-    }),
+    }).concat(SERVED_NOT_STORED),
   }));
 
   app.get('/openapi/v2', async (req, reply) => {
