@@ -30,11 +30,18 @@ function cell(obj: ApiObject, c: PrinterColumn, now: number): unknown {
   return v;
 }
 
+/**
+ * What each row carries of its object (Kubernetes' `includeObject`): nothing, its metadata as a
+ * PartialObjectMetadata (the default), or the whole object (kubectl --sort-by asks for it).
+ */
+export type IncludeObject = 'None' | 'Metadata' | 'Object';
+
 export function toTable(
   d: ResourceDescriptor,
   objects: ApiObject[],
   meta: Table['metadata'],
   withColumns = true,
+  includeObject: IncludeObject = 'Metadata',
 ): Table {
   const now = Date.now();
   return {
@@ -55,7 +62,12 @@ export function toTable(
       : [],
     rows: objects.map((o) => ({
       cells: [o.metadata.name, ...d.printerColumns.map((c) => cell(o, c, now))],
-      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata },
+      object:
+        includeObject === 'Object'
+          ? o
+          : includeObject === 'None'
+            ? null
+            : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata },
     })),
   };
 }

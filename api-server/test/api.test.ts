@@ -308,6 +308,18 @@ describe('list', () => {
     expect(res.body.rows[0].cells[4]).toMatch(/^\d+s$/);
     expect(res.body.rows[0].object.kind).toBe('PartialObjectMetadata');
   });
+
+  it("a Table's rows carry their whole object, or none, as includeObject asks; anything else is a 400 naming it", async () => {
+    const table = { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' };
+    const whole = await call('GET', `${ns('haproxyinstances')}?labelSelector=idx%3D1&includeObject=Object`, undefined, table);
+    expect(whole.body.rows[0].object).toEqual((await call('GET', `${ns('haproxyinstances')}/edge-1`)).body);
+    const one = await call('GET', `${ns('haproxyinstances')}/edge-1?includeObject=None`, undefined, table);
+    expect(one.body.rows[0].object).toBeNull();
+    for (const url of [`${ns('haproxyinstances')}?includeObject=All`, `${ns('haproxyinstances')}/edge-1?includeObject=object`, `${ns('haproxyinstances')}?watch=1&includeObject=x`]) {
+      const bad = await call('GET', url, undefined, table);
+      expect([bad.status, bad.body.message]).toEqual([400, expect.stringMatching(/^invalid includeObject "[^"]+": must be None, Metadata or Object$/)]);
+    }
+  });
 });
 
 describe('HAProxyConfig revisions', () => {

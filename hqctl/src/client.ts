@@ -278,7 +278,8 @@ export interface HQClient {
   readonly server: string;
   list<K extends Kind>(r: Resource<K>, opts: ListOptions): Promise<{ items: KindTypes[K][]; resourceVersion: string }>;
   /** The server's Table for a list (or one object when `name` is set), with its printer columns. */
-  table(r: Resource, opts: ListOptions & { name?: string }): Promise<Table>;
+  /** A Table of the objects (`wholeObjects`: each row carries its whole object, for --sort-by). */
+  table(r: Resource, opts: ListOptions & { name?: string; wholeObjects?: boolean }): Promise<Table>;
   get<K extends Kind>(r: Resource<K>, namespace: string, name: string): Promise<KindTypes[K]>;
   create<K extends Kind>(r: Resource<K>, namespace: string, body: object, dryRun?: boolean): Promise<KindTypes[K]>;
   /** PUT: metadata.resourceVersion in the body is the optimistic-concurrency precondition. */
@@ -474,7 +475,14 @@ export function createClient(options: ClientOptions): HQClient {
     async table(r, opts) {
       const q = { group: GROUP, version: VERSION };
       let body: unknown;
-      if (opts.name !== undefined && cluster(r)) {
+      if (opts.wholeObjects) {
+        // client-node's calls have no includeObject.
+        const path = opts.name !== undefined ? `${listPath(r, opts.namespace ?? namespace)}/${encodeURIComponent(opts.name)}` : listPath(r, opts.namespace);
+        const res = await raw(path, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, includeObject: 'Object' }, TABLE_ACCEPT);
+        const text = await readBody(res);
+        if (res.statusCode !== 200) throw statusOf(res.statusCode ?? 500, text);
+        body = parseJson(text);
+      } else if (opts.name !== undefined && cluster(r)) {
         body = await call(() => api.getClusterCustomObject({ ...q, plural: r.plural, name: opts.name! }, asTable));
       } else if (opts.name !== undefined) {
         body = await call(() => api.getNamespacedCustomObject({ ...q, namespace: opts.namespace ?? namespace, plural: r.plural, name: opts.name! }, asTable));

@@ -145,6 +145,19 @@ describe('hqctl get', () => {
     expect(bad.stderr).toBe('error: error parsing jsonpath {range .items[*]}{.metadata.name}: a {range} without an {end}\n');
   });
 
+  it('--sort-by sorts a table by its rows\' whole objects, and lists for the other outputs; a bad path exits 1', async () => {
+    // Unsorted: key order (edge-1 first). By the applied revision: edge-2 has none, so it comes first.
+    const sorted = lines((await hqctl(server, ['get', 'hi', '--sort-by=.status.appliedRevision'])).stdout);
+    expect(sorted.map((l) => l.split(/\s+/)[0])).toEqual(['NAME', 'edge-2', 'edge-1']);
+    const byName = await hqctl(server, ['get', 'hi', '-A', '--sort-by', '{.metadata.name}', '-o', 'jsonpath={.items[*].metadata.name}']);
+    expect(byName).toMatchObject({ code: 0, stdout: 'a-1 b-1 edge-1 edge-2' });
+    const named = await hqctl(server, ['get', 'hi', '-A', '--sort-by=.metadata.name', '-o', 'name']);
+    expect(named.stdout).toBe(['a-1', 'b-1', 'edge-1', 'edge-2'].map((n) => `haproxyinstance.haproxyhq.io/${n}\n`).join(''));
+    const bad = await hqctl(server, ['get', 'hi', '--sort-by=status..x']);
+    expect(bad).toMatchObject({ code: 1, stdout: '' });
+    expect(bad.stderr).toMatch(/^error: --sort-by "status\.\.x": not a supported JSONPath \(e\.g\. \.metadata\.name/);
+  });
+
   it('-o rendered prints the config an instance runs, templates filled, files under headers', async () => {
     // Pin the revision (the rollout controller would set it).
     const live = (await request(server, 'GET', `${NS}/haproxyinstances/edge-2`)).body;

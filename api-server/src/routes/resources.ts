@@ -19,7 +19,7 @@ import { badRequest, forbidden, invalid, methodNotAllowed, pathNotFound, statusF
 import { contentHash } from '../registry/strategies.ts';
 import type { ApiObject, ResourceRegistry, WatchEventType, WriteOptions } from '../registry/registry.ts';
 import { warningHeader } from '../http-boundary.ts';
-import { toTable, wantsTable } from '../table.ts';
+import { toTable, wantsTable, type IncludeObject } from '../table.ts';
 
 type Query = Record<string, string | undefined>;
 type Params = { namespace?: string; plural: string; name?: string };
@@ -29,6 +29,14 @@ const BASE = `/apis/${GROUP}/${VERSION}`;
 const MAX_WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
 /** Kubernetes ends watches after a random 30-60 minutes so load spreads across replicas. */
 const DEFAULT_WATCH_SECONDS = 1800;
+
+/** A Table's rows' `includeObject` (None, Metadata or Object; Metadata when not given). */
+function includeObjectOf(q: Query): IncludeObject {
+  const v = q.includeObject;
+  if (v === undefined || v === '') return 'Metadata';
+  if (v === 'None' || v === 'Metadata' || v === 'Object') return v;
+  throw badRequest(`invalid includeObject ${JSON.stringify(v)}: must be None, Metadata or Object`);
+}
 
 /** Ask the authorizer whether the request's user may do `attrs`; 403 Forbidden, in kube-apiserver's words, if not. */
 export async function authorizeRequest(authorizer: Authorizer, req: FastifyRequest, attrs: RequestAttributes): Promise<void> {
@@ -86,7 +94,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
   const send = (req: FastifyRequest, reply: FastifyReply, r: ResourceRegistry, obj: ApiObject, code = 200, opts?: WriteOptions) => {
     reply.code(code);
     if (opts?.warnings?.length) reply.header('warning', warningHeader(opts.warnings));
-    if (wantsTable(req.headers.accept)) return toTable(r.descriptor, [obj], { resourceVersion: obj.metadata.resourceVersion });
+    if (wantsTable(req.headers.accept)) return toTable(r.descriptor, [obj], { resourceVersion: obj.metadata.resourceVersion }, true, includeObjectOf(req.query as Query));
     return obj;
   };
 
@@ -131,7 +139,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
       resourceVersion: q.resourceVersion,
       resourceVersionMatch: q.resourceVersionMatch,
     });
-    if (wantsTable(req.headers.accept)) return toTable(r.descriptor, list.items, list.metadata);
+    if (wantsTable(req.headers.accept)) return toTable(r.descriptor, list.items, list.metadata, true, includeObjectOf(q));
     return list;
   }
 
@@ -142,6 +150,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
       timeoutSeconds = Math.min(Number(q.timeoutSeconds), DEFAULT_WATCH_SECONDS * 2);
     }
     const table = wantsTable(req.headers.accept);
+    const includeObject = includeObjectOf(q);
     const raw = reply.raw;
     let open = true;
     let first = true;
@@ -162,7 +171,7 @@ export async function resourceRoutes(app: FastifyInstance, opts: ResourceRoutesO
       let payload = object;
       if (table && type !== 'ERROR' && type !== 'BOOKMARK') {
         // The first event carries the column definitions; the rest only rows (as kube-apiserver does).
-        payload = toTable(r.descriptor, [object as ApiObject], {}, first);
+        payload = toTable(r.descriptor, [object as ApiObject], {}, first, includeObject);
         first = false;
       }
       raw.write(JSON.stringify({ type, object: payload }) + '\n');

@@ -3,7 +3,7 @@
  * `Accept: ...;as=Table`), -o yaml|json|wide|name|rendered|jsonpath=TEMPLATE, -l, -A, --show-labels, and -w, which
  * prints rows as they change.
  */
-import { API_VERSION, GROUP } from '@haproxyhq/schemas';
+import { API_VERSION, GROUP, evaluateJsonPath } from '@haproxyhq/schemas';
 import { bool, str } from '../args.ts';
 import type { HQClient, ListOptions, Table } from '../client.ts';
 import { ALL_NAMESPACES_FLAG, OUTPUT_FLAG, SELECTOR_FLAG, type Command, type Context } from '../command.ts';
@@ -39,6 +39,33 @@ function outputOf(ctx: Context): Output {
   throw new CliError(
     `unable to match a printer suitable for the output format "${o}", allowed formats are: json, jsonpath=TEMPLATE, name, rendered, wide, yaml`,
   );
+}
+
+/**
+ * --sort-by=PATH (`.a.b` or `{.a.b}`, as kubectl takes it): objects compared by the first value
+ * the path finds in each, numbers as numbers, anything else as text; an object without it first.
+ * Lists are sorted (each type's own, and -w's first list); named objects print in the order asked.
+ */
+function sorterOf(ctx: Context): ((a: unknown, b: unknown) => number) | undefined {
+  const given = str(ctx.flags, 'sort-by');
+  if (given === undefined) return undefined;
+  const path = given.replace(/^\{(.*)\}$/, '$1').replace(/^\$/, '');
+  try {
+    if (!path.startsWith('.') && !path.startsWith('[')) throw new Error('not a path');
+    evaluateJsonPath(null, path);
+  } catch {
+    throw new CliError(`--sort-by ${JSON.stringify(given)}: not a supported JSONPath (e.g. .metadata.name; supported: .field, ['field'], [N], [*], [?(@.field=="value")])`);
+  }
+  const key = (o: unknown) => evaluateJsonPath(o, path)[0];
+  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  return (a, b) => {
+    const x = key(a);
+    const y = key(b);
+    if (x === undefined || y === undefined) return (x === undefined ? 0 : 1) - (y === undefined ? 0 : 1);
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    const [s, t] = [text(x), text(y)];
+    return s < t ? -1 : s > t ? 1 : 0;
+  };
 }
 
 /** The TEMPLATE of -o jsonpath=TEMPLATE. */
@@ -89,6 +116,7 @@ Examples:
   hqctl get hi -w                      # print rows as they change
   hqctl get hi edge-1 -o rendered      # the config edge-1 runs, templates filled in
   hqctl get hi edge-1 -o jsonpath='{.status.appliedRevision}'
+  hqctl get hi --sort-by=.status.heartbeatTime   # longest silent first
   hqctl get hi -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}'
   hqctl get hi edge-1 -o rendered --revision web-4   # what it would get from web-4`,
   flags: [
@@ -100,6 +128,7 @@ Examples:
     { name: 'show-labels', type: 'bool', help: 'add a LABELS column' },
     { name: 'field-selector', type: 'string', help: 'field SELECTOR, e.g. metadata.name=web' },
     { name: 'revision', type: 'string', help: 'with -o rendered: the REVISION (e.g. web-4) to render instead of the one the instance runs' },
+    { name: 'sort-by', type: 'string', help: "sort a list by a JSONPath field, e.g. --sort-by=.metadata.creationTimestamp or '{.status.appliedRevision}'" },
   ],
   async run(ctx) {
     // Tokens are not resources: listed by id, never read one by one (commands/tokens.ts).
@@ -108,6 +137,7 @@ Examples:
     if (first !== undefined && JOIN_TOKEN_TYPES.includes(first)) return getTokens(ctx, true);
     if (first !== undefined && USER_TYPES.includes(first)) return getUsers(ctx);
     const output = outputOf(ctx);
+    const sort = sorterOf(ctx);
     const { types, refs } = parseResourceArgs(ctx.positionals);
     if (types.length === 0 && refs.length === 0) {
       throw new CliError(
@@ -136,7 +166,7 @@ Examples:
       const r = types.length === 1 ? types[0]! : refs.length === 1 ? refs[0]!.resource : undefined;
       if (!r || (refs.length > 1)) throw new CliError('watch is only supported on individual resources and resource collections of one type');
       const fs = refs.length === 1 ? `metadata.name=${refs[0]!.name}` : fieldSelector;
-      return watchGet(ctx, client, r, { namespace, labelSelector: selector, fieldSelector: fs }, output, tableOpts(r, false));
+      return watchGet(ctx, client, r, { namespace, labelSelector: selector, fieldSelector: fs }, output, tableOpts(r, false), sort);
     }
 
     if (output === 'rendered') {
@@ -160,7 +190,8 @@ Examples:
     if (output === 'table' || output === 'wide') {
       const parts: string[] = [];
       for (const r of types) {
-        const table = await client.table(r, listOpts);
+        const table = await client.table(r, { ...listOpts, wholeObjects: sort !== undefined });
+        if (sort) table.rows.sort((a, b) => sort(a.object, b.object));
         if (table.rows.length === 0) continue;
         const opts = tableOpts(r, types.length > 1);
         parts.push(columns([tableHeader(table, opts), ...table.rows.map((row) => tableRow(table, row, opts))]));
@@ -172,6 +203,7 @@ Examples:
     const items: { r: Resource; obj: AnyObject }[] = [];
     for (const r of types) {
       const list = await client.list(r, listOpts);
+      if (sort) list.items.sort(sort);
       items.push(...list.items.map((obj) => ({ r, obj })));
     }
     if (items.length === 0 && output === 'name') noResources(ctx, namespace);
@@ -234,12 +266,14 @@ async function watchGet(
   opts: ListOptions,
   output: Output,
   tableOpts: TableOptions,
+  sort: ((a: unknown, b: unknown) => number) | undefined,
 ): Promise<number> {
   const listFirst = !bool(ctx.flags, 'watch-only');
   for (;;) {
     let watch;
     if (output === 'table' || output === 'wide') {
-      const table = await client.table(r, opts);
+      const table = await client.table(r, { ...opts, wholeObjects: sort !== undefined });
+      if (sort) table.rows.sort((a, b) => sort(a.object, b.object));
       const cols = new StreamingColumns();
       const header = tableHeader(table, tableOpts);
       let printedHeader = false;
@@ -264,6 +298,7 @@ async function watchGet(
       });
     } else {
       const list = await client.list(r, opts);
+      if (sort) list.items.sort(sort);
       if (listFirst) {
         for (const obj of list.items) printWatched(ctx, output, r, obj);
       }
