@@ -97,6 +97,17 @@ export function resolveResource(name: string): Resource {
   return r;
 }
 
+/**
+ * A TYPE argument: a resource, or a category of them as kubectl takes one (`all`: instances and
+ * configs; `haproxyhq`: every resource of the group but RBAC's; `haproxyhq-rbac`).
+ */
+export function resolveTypes(name: string): Resource[] {
+  if (findResource(name)) return [resolveResource(name)];
+  const inCategory = ALL_RESOURCES.filter((r) => r.descriptor.categories.includes(name.toLowerCase()));
+  if (inCategory.length > 0) return inCategory;
+  return [resolveResource(name)];
+}
+
 export function resourceForKind(kind: string): Resource | undefined {
   return ALL_RESOURCES.find((r) => r.kind === kind);
 }
@@ -137,7 +148,7 @@ export function parseResourceArgs(args: string[]): { types: Resource[]; refs: Ob
     });
     return { types: [], refs };
   }
-  const types = args[0]!.split(',').filter((t) => t !== '').map(resolveResource);
+  const types = [...new Set(args[0]!.split(',').filter((t) => t !== '').flatMap(resolveTypes))];
   const names = args.slice(1);
   if (names.length === 0) return { types, refs: [] };
   if (types.length !== 1) throw new CliError('a name may only be given with a single resource type');

@@ -102,6 +102,20 @@ describe('hqctl get', () => {
     expect(two.stdout).toMatch(/^haproxyinstance\.haproxyhq\.io\/edge-2\s/m);
   });
 
+  it('a category as the type, as kubectl takes one: all (instances and configs), haproxyhq', async () => {
+    const all = await hqctl(server, ['get', 'all', '-o', 'name']);
+    expect(all).toMatchObject({ code: 0, stdout: 'haproxyinstance.haproxyhq.io/edge-1\nhaproxyinstance.haproxyhq.io/edge-2\nhaproxyconfig.haproxyhq.io/web\n' });
+    const tables = (await hqctl(server, ['get', 'all'])).stdout;
+    expect(tables).toMatch(/^haproxyinstance\.haproxyhq\.io\/edge-1\s+True\s+web-1/m);
+    expect(tables).toMatch(/^haproxyconfig\.haproxyhq\.io\/web\s+1\s+Rolling/m);
+    const group = (await hqctl(server, ['get', 'haproxyhq,hi', '-o', 'name'])).stdout;
+    expect(group).toMatch(/^configrevision\.haproxyhq\.io\/web-1$/m);
+    expect(group).toMatch(/^event\.haproxyhq\.io\//m);
+    expect(group.match(/haproxyinstance\.haproxyhq\.io\/edge-1/g)).toHaveLength(1); // hi is in haproxyhq: listed once
+    const none = await hqctl(server, ['get', 'everything']);
+    expect(none).toMatchObject({ code: 1, stderr: 'error: the server doesn\'t have a resource type "everything"\n' });
+  });
+
   it('-o wide adds the priority columns; --show-labels adds LABELS', async () => {
     const wide = lines((await hqctl(server, ['get', 'hi', 'edge-1', '-o', 'wide'])).stdout);
     expect(wide[0]).toMatch(/^NAME\s+READY\s+REVISION\s+HAPROXY\s+AGE\s+DESIRED\s+DRIFTED\s+PAUSED\s+HEARTBEAT$/);

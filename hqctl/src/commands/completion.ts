@@ -12,7 +12,8 @@ const flagWords = (flags: FlagSpec[]) => flags.flatMap((f) => [`--${f.name}`, ..
 /** The bash script; `commands` gives the verbs and their flags. */
 export function bashCompletion(commands: Command[]): string {
   const verbs = commands.map((c) => c.name).join(' ');
-  const types = ALL_RESOURCES.flatMap((r) => [r.plural, ...r.descriptor.shortNames]).join(' ');
+  const categories = [...new Set(ALL_RESOURCES.flatMap((r) => r.descriptor.categories))];
+  const types = [...ALL_RESOURCES.flatMap((r) => [r.plural, ...r.descriptor.shortNames]), ...categories].join(' ');
   const valued = [...GLOBAL_FLAGS, ...commands.flatMap((c) => c.flags)].filter((f) => f.type !== 'bool');
   const valuedWords = [...new Set(flagWords(valued))].join('|');
   const perVerb = commands

@@ -106,7 +106,9 @@ Usage:
 
 Types: haproxyinstances (hi, hpi, instance), haproxyconfigs (hc, hpc, config),
 configrevisions (rev, hpcr), events (ev), leases; and tokens (API tokens, by id, never their
-secrets), join-tokens (of the namespace) and users (never their passwords).
+secrets), join-tokens (of the namespace) and users (never their passwords). Categories, as
+kubectl takes them: all (instances and configs), haproxyhq (every type above but tokens and
+users), haproxyhq-rbac (roles and bindings).
 
 Examples:
   hqctl get hi                         # instances in the namespace, as a table
