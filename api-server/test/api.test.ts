@@ -395,6 +395,28 @@ describe('discovery', () => {
     }
   });
 
+  it('OpenAPI v3 and v2 describe the endpoints that are not stored resources too, and every $ref in them resolves', async () => {
+    const url = (await call('GET', '/openapi/v3')).body.paths['apis/haproxyhq.io/v1alpha1'].serverRelativeURL;
+    const v3 = (await call('GET', url)).body;
+    const v2 = (await call('GET', '/openapi/v2')).body;
+    for (const [doc, prefix, defs] of [[v3, '#/components/schemas/', v3.components.schemas], [v2, '#/definitions/', v2.definitions]] as const) {
+      expect(Object.keys(doc.paths[`${BASE}/auditevents`])).toEqual(['get']);
+      expect(Object.keys(doc.paths[`${BASE}/tokens`])).toEqual(['get', 'post']);
+      expect(Object.keys(doc.paths[`${BASE}/namespaces/{namespace}/jointokens/{name}`])).toEqual(['parameters', 'delete']);
+      expect(Object.keys(doc.paths[`${BASE}/users/{name}`])).toEqual(['parameters', 'get', 'delete']);
+      expect(doc.paths[`${BASE}/users/{name}/password`].put.operationId).toBe('replaceUserPassword');
+      expect(defs['io.haproxyhq.v1alpha1.AuditEventList']['x-kubernetes-group-version-kind']).toEqual([{ group: 'haproxyhq.io', version: 'v1alpha1', kind: 'AuditEventList' }]);
+      const refs = new Set<string>();
+      const walk = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) k === '$ref' ? refs.add(x as string) : walk(x);
+      };
+      walk(doc);
+      expect([...refs].filter((r) => !r.startsWith(prefix) || !(r.slice(prefix.length) in defs))).toEqual([]);
+      expect(refs.size).toBeGreaterThan(20);
+    }
+  });
+
   it('answers unknown paths and resources with a 404 Status', async () => {
     expect((await call('GET', `${BASE}/namespaces/default/widgets`)).body).toMatchObject({ kind: 'Status', code: 404 });
     expect((await call('GET', '/nothing/here')).body).toMatchObject({ kind: 'Status', code: 404 });

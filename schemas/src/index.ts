@@ -13,6 +13,7 @@ export * from './audit.ts';
 export * from './user.ts';
 export * from './tokens.ts';
 export * from './resources.ts';
+export * from './served.ts';
 export * from './jsonpath.ts';
 export * from './openapi.ts';
 export * from './crd.ts';

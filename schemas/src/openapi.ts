@@ -2,6 +2,7 @@
 import { convertSchema } from './convert.ts';
 import { ObjectMetaSchema, GROUP, VERSION, StatusSchema } from './meta.ts';
 import { RESOURCES, type ResourceDescriptor } from './resources.ts';
+import { SERVED_ENDPOINTS } from './served.ts';
 
 type Json = Record<string, unknown>;
 
@@ -103,6 +104,35 @@ function paths(v3: boolean, ref: (name: string) => string): Json {
       };
     }
   }
+  // The endpoints that are not stored resources: only the operations they have.
+  for (const e of SERVED_ENDPOINTS) {
+    const base = e.namespaced ? `/apis/${GROUP}/${VERSION}/namespaces/{namespace}/${e.plural}` : `/apis/${GROUP}/${VERSION}/${e.plural}`;
+    const scoped = e.namespaced ? 'Namespaced' : '';
+    const nsParam = v3 ? { name: 'namespace', in: 'path', required: true, schema: { type: 'string' } } : { name: 'namespace', in: 'path', required: true, type: 'string' };
+    const nameParam = v3 ? { name: 'name', in: 'path', required: true, schema: { type: 'string' } } : { name: 'name', in: 'path', required: true, type: 'string' };
+    const ext = (action: string, kind = e.kind) => ({ 'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': { group: GROUP, version: VERSION, kind } });
+    const collection: Json = {
+      ...(e.namespaced ? { parameters: [nsParam] } : {}),
+      get: { operationId: `list${scoped}${e.kind}`, parameters: params(e.listParams, v3), responses: resp(`${defName(e.kind)}List`), ...ext('list') },
+    };
+    if (e.createBody) collection.post = withBody(body(`${defName(e.kind)}Request`), [], { operationId: `create${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('post') });
+    out[base] = collection;
+    if (e.read || e.deleteAnswers) {
+      const item: Json = { parameters: e.namespaced ? [nameParam, nsParam] : [nameParam] };
+      if (e.read) item.get = { operationId: `read${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('get') };
+      if (e.deleteAnswers) {
+        const answer = e.deleteAnswers === 'object' ? defName(e.kind) : 'io.k8s.apimachinery.pkg.apis.meta.v1.Status';
+        item.delete = { operationId: `delete${scoped}${e.kind}`, responses: resp(answer), ...ext('delete') };
+      }
+      out[`${base}/{name}`] = item;
+    }
+    if (e.password) {
+      out[`${base}/{name}/password`] = {
+        parameters: [nameParam],
+        put: withBody(body(`${defName(e.kind)}PasswordChange`), [], { operationId: `replace${e.kind}Password`, responses: resp(defName(e.kind)), ...ext('put') }),
+      };
+    }
+  }
   return out;
 }
 
@@ -122,6 +152,12 @@ function definitions(ref: (name: string) => string): Json {
   for (const r of RESOURCES) {
     defs[defName(r.kind)] = objectSchema(r, ref);
     defs[`${defName(r.kind)}List`] = listSchema(r, ref);
+  }
+  for (const e of SERVED_ENDPOINTS) {
+    defs[defName(e.kind)] = { ...convertSchema(e.schema, 'openapi'), 'x-kubernetes-group-version-kind': gvk(e.kind) };
+    defs[`${defName(e.kind)}List`] = { ...convertSchema(e.listSchema, 'openapi'), 'x-kubernetes-group-version-kind': gvk(`${e.kind}List`) };
+    if (e.createBody) defs[`${defName(e.kind)}Request`] = convertSchema(e.createBody, 'openapi');
+    if (e.password) defs[`${defName(e.kind)}PasswordChange`] = convertSchema(e.password, 'openapi');
   }
   return defs;
 }

@@ -1,7 +1,7 @@
 /** Discovery, version, health and OpenAPI: what kubectl and client libraries read first. */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { GROUP, RESOURCES, VERSION } from '@haproxyhq/schemas';
+import { GROUP, RESOURCES, SERVED_ENDPOINTS, VERSION, servedVerbs } from '@haproxyhq/schemas';
 import openapiV2 from '@haproxyhq/schemas/openapi-v2.json' with { type: 'json' };
 import openapiV3 from '@haproxyhq/schemas/openapi.json' with { type: 'json' };
 import type { Storage } from '../storage/types.ts';
@@ -15,17 +15,14 @@ const v3Hash = createHash('sha512').update(JSON.stringify(openapiV3)).digest('he
 export const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version', '/login']);
 
 /**
- * The group's endpoints that are not stored resources (routes/audit.ts, tokens.ts, users.ts), in
- * discovery with the verbs they answer, so that kubectl and client libraries, which map a
- * resource name through discovery, can reach them (`kubectl get auditevents`).
+ * The group's endpoints that are not stored resources (schemas/src/served.ts), in discovery with
+ * the verbs they answer, so that kubectl and client libraries, which map a resource name through
+ * discovery, can reach them (`kubectl get auditevents`).
  */
-const SERVED_NOT_STORED = [
-  { name: 'auditevents', singularName: 'auditevent', namespaced: false, kind: 'AuditEvent', verbs: ['list'] },
-  { name: 'tokens', singularName: 'token', namespaced: false, kind: 'APIToken', verbs: ['create', 'delete', 'list'] },
-  { name: 'jointokens', singularName: 'jointoken', namespaced: true, kind: 'JoinToken', verbs: ['create', 'delete', 'list'] },
-  { name: 'users', singularName: 'user', namespaced: false, kind: 'User', verbs: ['create', 'delete', 'get', 'list'] },
-  { name: 'users/password', singularName: '', namespaced: false, kind: 'User', verbs: ['update'] },
-];
+const SERVED_NOT_STORED = SERVED_ENDPOINTS.flatMap((e) => [
+  { name: e.plural, singularName: e.singular, namespaced: e.namespaced, kind: e.kind, verbs: servedVerbs(e) },
+  ...(e.password ? [{ name: `${e.plural}/password`, singularName: '', namespaced: e.namespaced, kind: e.kind, verbs: ['update'] }] : []),
+]);
 
 export async function discoveryRoutes(app: FastifyInstance): Promise<void> {
   const storage = app.getDecorator<Storage>('storage');
