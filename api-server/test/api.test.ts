@@ -388,7 +388,7 @@ describe('discovery', () => {
     expect(byName.auditevents).toMatchObject({ namespaced: false, kind: 'AuditEvent', verbs: ['list'] });
     expect(byName.tokens).toMatchObject({ namespaced: false, kind: 'APIToken', verbs: ['create', 'delete', 'list'] });
     expect(byName.jointokens).toMatchObject({ namespaced: true, kind: 'JoinToken', verbs: ['create', 'delete', 'list'] });
-    expect(byName.users).toMatchObject({ namespaced: false, kind: 'User', verbs: ['create', 'delete', 'get', 'list'] });
+    expect(byName.users).toMatchObject({ namespaced: false, kind: 'User', verbs: ['create', 'delete', 'get', 'list', 'update'] });
     for (const r of resources.filter((x) => !x.name.includes('/') && x.verbs.includes('list'))) {
       const res = await call('GET', r.namespaced ? ns(r.name) : `${BASE}/${r.name}`);
       expect([r.name, res.status, res.body.kind]).toEqual([r.name, 200, `${r.kind}List`]);
@@ -403,7 +403,7 @@ describe('discovery', () => {
       expect(Object.keys(doc.paths[`${BASE}/auditevents`])).toEqual(['get']);
       expect(Object.keys(doc.paths[`${BASE}/tokens`])).toEqual(['get', 'post']);
       expect(Object.keys(doc.paths[`${BASE}/namespaces/{namespace}/jointokens/{name}`])).toEqual(['parameters', 'delete']);
-      expect(Object.keys(doc.paths[`${BASE}/users/{name}`])).toEqual(['parameters', 'get', 'delete']);
+      expect(Object.keys(doc.paths[`${BASE}/users/{name}`])).toEqual(['parameters', 'get', 'put', 'delete']);
       expect(doc.paths[`${BASE}/users/{name}/password`].put.operationId).toBe('replaceUserPassword');
       expect(defs['io.haproxyhq.v1alpha1.AuditEventList']['x-kubernetes-group-version-kind']).toEqual([{ group: 'haproxyhq.io', version: 'v1alpha1', kind: 'AuditEventList' }]);
       const refs = new Set<string>();

@@ -177,6 +177,34 @@ describe('users and their passwords', () => {
     secrets.add('a long password');
   });
 
+  it("changes a user's groups by PUT of the user as read: stale is 409, other fields are refused, system groups need system:masters, sessions follow", async () => {
+    const a = await login('alice', 'correct horse battery staple');
+    const as = (body: unknown, who = a) => call('PUT', `${B}/users/greta`, { cookie: who.id, headers: fromConsole(who.csrf), body });
+    await createUser('greta', 'greta password 12', ['viewers']);
+    const g = await login('greta', 'greta password 12');
+    expect((await call('GET', `${NS}/haproxyinstances`, { cookie: g.id })).status).toBe(200);
+    expect((await call('POST', `${NS}/haproxyinstances`, { cookie: g.id, headers: fromConsole(g.csrf), body: instanceFixture({ metadata: { name: 'by-greta' } }) })).status).toBe(403);
+    const read = (await call('GET', `${B}/users/greta`, { cookie: a.id })).body;
+    const moved = await as({ ...read, groups: ['editors', 'editors'] });
+    expect(moved.status).toBe(200);
+    expect(moved.body.groups).toEqual(['editors']);
+    expect(Number(moved.body.metadata.resourceVersion)).toBeGreaterThan(Number(read.metadata.resourceVersion));
+    expect(moved.body.passwordChangedTime).toBe(read.passwordChangedTime);
+    // The stale version, a field that is not the user's, and a system group from a non-superuser.
+    expect((await as({ ...read, groups: ['ops'] })).status).toBe(409);
+    const extra = await as({ ...moved.body, password: 'x' });
+    expect([extra.status, extra.body.message]).toEqual([422, expect.stringMatching(/password/)]);
+    const sys = await as({ ...moved.body, groups: ['editors', 'system:masters'] });
+    expect([sys.status, sys.body.message]).toEqual([403, expect.stringMatching(/only a member of system:masters may move a user into or out of the system groups system:masters/)]);
+    // greta's signed-in session follows once its cached read of the user (at most 5 s) is over.
+    const create = () => call('POST', `${NS}/haproxyinstances`, { cookie: g.id, headers: fromConsole(g.csrf), body: instanceFixture({ metadata: { name: 'by-greta' } }) });
+    clock += 5_001;
+    expect((await create()).status).toBe(201);
+    // Viewers and editors may not.
+    const e = await login('eve', 'editor password 1');
+    expect((await as({ ...moved.body, groups: [] }, e)).status).toBe(403);
+  });
+
   it('changes a password: your own with the current one; an admin resets anyone\'s; others are refused', async () => {
     await createUser('carol', 'carol password 1', ['viewers']);
     const c1 = await login('carol', 'carol password 1');

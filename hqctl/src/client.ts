@@ -315,6 +315,8 @@ export interface HQClient {
   listUsers(): Promise<User[]>;
   getUser(name: string): Promise<User>;
   deleteUser(name: string): Promise<void>;
+  /** Replace a user as read (its resourceVersion a precondition): only its groups change. */
+  updateUser(user: User): Promise<User>;
   /** Set a user's password: your own with currentPassword, anyone's for an admin. */
   changePassword(name: string, change: PasswordChange): Promise<User>;
   /** Who the server takes this client's credentials for (GET /session). */
@@ -679,6 +681,10 @@ export function createClient(options: ClientOptions): HQClient {
 
     async deleteUser(name) {
       await json('DELETE', `${BASE}/users/${encodeURIComponent(name)}`);
+    },
+
+    async updateUser(user) {
+      return expect(UserSchema, await json('PUT', `${BASE}/users/${encodeURIComponent(user.metadata.name)}`, user), 'User');
     },
 
     async changePassword(name, change) {

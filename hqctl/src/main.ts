@@ -14,7 +14,7 @@ import { getCommand } from './commands/get.ts';
 import { rolloutCommand } from './commands/rollout.ts';
 import { drainCommand, maintCommand, readyCommand, weightCommand } from './commands/servers.ts';
 import { createCommand, revokeCommand } from './commands/tokens.ts';
-import { passwdCommand } from './commands/users.ts';
+import { groupsCommand, passwdCommand } from './commands/users.ts';
 import { CliError, formatError } from './errors.ts';
 
 export const HQCTL_VERSION = '0.1.0';
@@ -44,6 +44,7 @@ export const COMMANDS: Command[] = [
   deleteCommand,
   revokeCommand,
   passwdCommand,
+  groupsCommand,
   rolloutCommand,
   drainCommand,
   maintCommand,

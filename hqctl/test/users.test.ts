@@ -111,6 +111,22 @@ describe('hqctl create user, get users, passwd, delete user', () => {
     expect(await login('admin', "the admin's own password")).toBe(200);
   });
 
+  it("shows, sets, adds and removes a user's groups; a bob without the right is refused", async () => {
+    expect(await hqctl(server, ['groups', 'alice'])).toMatchObject({ code: 0, stdout: 'ops\nviewers\n' });
+    expect(await hqctl(server, ['groups', 'alice', '--add', 'editors', '--remove', 'viewers'])).toMatchObject({ code: 0, stdout: 'user "alice" is now in ops, editors\n' });
+    expect(await hqctl(server, ['groups', 'alice', 'deployers', 'ops'])).toMatchObject({ code: 0, stdout: 'user "alice" is now in deployers, ops\n' });
+    expect(await hqctl(server, ['groups', 'alice', '--add', 'ops'])).toMatchObject({ code: 0, stdout: 'user "alice" unchanged: deployers, ops\n' });
+    expect((await request(server, 'GET', '/apis/haproxyhq.io/v1alpha1/users/alice')).body.groups).toEqual(['deployers', 'ops']);
+    const both = await hqctl(server, ['groups', 'alice', 'ops', '--add', 'x']);
+    expect([both.code, both.stderr]).toEqual([1, 'error: give the groups, or --add and --remove, not both\n']);
+    const missing = await hqctl(server, ['groups', 'nobody', 'ops']);
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/Error from server \(NotFound\): users.haproxyhq.io "nobody" not found/)]);
+    // bob has no binding: the server refuses, in kubectl's words.
+    const token = (await hqctl(server, ['create', 'token', '--user', 'bob'])).stdout.trim();
+    const refused = await as(token, ['groups', 'alice', 'ops']);
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/Error from server \(Forbidden\): users.haproxyhq.io "alice" is forbidden: User "bob" cannot get resource "users"/)]);
+  });
+
   it('deletes users: they can no longer sign in', async () => {
     const del = await hqctl(server, ['delete', 'user', 'bob']);
     expect(del.code, del.stderr).toBe(0);

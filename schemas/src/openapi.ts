@@ -120,6 +120,7 @@ function paths(v3: boolean, ref: (name: string) => string): Json {
     if (e.read || e.deleteAnswers) {
       const item: Json = { parameters: e.namespaced ? [nameParam, nsParam] : [nameParam] };
       if (e.read) item.get = { operationId: `read${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('get') };
+      if (e.update) item.put = withBody(body(defName(e.kind)), [], { operationId: `replace${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('put') });
       if (e.deleteAnswers) {
         const answer = e.deleteAnswers === 'object' ? defName(e.kind) : 'io.k8s.apimachinery.pkg.apis.meta.v1.Status';
         item.delete = { operationId: `delete${scoped}${e.kind}`, responses: resp(answer), ...ext('delete') };

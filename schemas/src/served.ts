@@ -19,8 +19,9 @@ export interface ServedEndpoint {
   listParams: string[];
   /** The create's request body (its answer is the object); none: not created here. */
   createBody?: TSchema;
-  /** One object at `.../{name}`: read, and deleted (answering with this kind, or a Status). */
+  /** One object at `.../{name}`: read, replaced (PUT, the object as read), and deleted (answering with this kind, or a Status). */
   read?: boolean;
+  update?: boolean;
   deleteAnswers?: 'object' | 'Status';
   /** `.../{name}/password` (PUT, this body, answering with the object). */
   password?: TSchema;
@@ -68,6 +69,7 @@ export const SERVED_ENDPOINTS: ServedEndpoint[] = [
     listParams: [],
     createBody: CreateUserRequestSchema,
     read: true,
+    update: true,
     deleteAnswers: 'Status',
     password: PasswordChangeSchema,
   },
@@ -75,5 +77,5 @@ export const SERVED_ENDPOINTS: ServedEndpoint[] = [
 
 /** Discovery's verbs for one (Kubernetes' names). */
 export function servedVerbs(e: ServedEndpoint): string[] {
-  return [...(e.createBody ? ['create'] : []), ...(e.deleteAnswers ? ['delete'] : []), ...(e.read ? ['get'] : []), 'list'];
+  return [...(e.createBody ? ['create'] : []), ...(e.deleteAnswers ? ['delete'] : []), ...(e.read ? ['get'] : []), 'list', ...(e.update ? ['update'] : [])];
 }

@@ -1,6 +1,6 @@
 /**
  * Users, cluster-wide, at /apis/haproxyhq.io/v1alpha1/users: create (name, groups, password),
- * list, get, delete, and PUT .../users/NAME/password. Authorized as verbs on the resource
+ * list, get, update (PUT: groups only), delete, and PUT .../users/NAME/password. Authorized as verbs on the resource
  * `users` (and `users/password`), which only the admin ClusterRole grants by default; anyone
  * may change their own password by giving the current one. Nothing returned holds a hash.
  */
@@ -14,7 +14,9 @@ import {
   VERSION,
   type CreateUserRequest,
   type PasswordChange,
+  type User,
   type UserList,
+  UserSchema,
 } from '@haproxyhq/schemas';
 import type { TObject } from '@sinclair/typebox';
 import type { Authorizer, UserInfo } from '../auth.ts';
@@ -114,6 +116,36 @@ export async function userRoutes(app: FastifyInstance, opts: { people: People })
       code: 200,
       details: { name, group: GROUP, kind: PLURAL, uid: gone.record.uid },
     };
+  });
+
+  // Kubernetes' update: the User as read (its resourceVersion a precondition), of which only
+  // groups change. Signed-in sessions read the user as stored, so they follow within 5 s.
+  app.put(`${BASE}/${PLURAL}/:name`, async (req: Named) => {
+    const { name } = req.params;
+    await authorizeRequest(authorizer, req, { verb: 'update', resource: PLURAL, name });
+    const body = validate<User>(UserSchema, req.body, name);
+    if (body.metadata.name !== name) {
+      throw invalid(PLURAL, GROUP, name, [{ reason: 'FieldValueInvalid', field: 'metadata.name', message: `must be the name in the path (${name})` }]);
+    }
+    const user = await found(name);
+    if (body.metadata.resourceVersion !== String(user.modRevision)) {
+      throw conflict(GROUP, PLURAL, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+    const groups = [...new Set(body.groups)];
+    // Into or out of the server's own groups (system:masters above all): only a member of system:masters.
+    const caller = userOf(req);
+    const changed = [...groups.filter((g) => !user.record.groups.includes(g)), ...user.record.groups.filter((g) => !groups.includes(g))];
+    const reserved = changed.filter((g) => g.startsWith('system:'));
+    if (reserved.length > 0 && caller && !caller.groups.includes(SUPERUSER_GROUP)) {
+      throw forbidden(`only a member of ${SUPERUSER_GROUP} may move a user into or out of the system groups ${reserved.join(', ')}`);
+    }
+    try {
+      return toUser(await people.users.setGroups(user, groups));
+    } catch (err) {
+      if (err instanceof UserNotFoundError) throw notFound('User', GROUP, name, PLURAL);
+      if (err instanceof RevisionMismatchError) throw conflict(GROUP, PLURAL, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw err;
+    }
   });
 
   app.put(`${BASE}/${PLURAL}/:name/password`, async (req: Named, reply: FastifyReply) => {

@@ -97,6 +97,11 @@ export class UserStore {
     return this.replace(expected, record);
   }
 
+  /** Replace the groups of the user as read (`expected`); errors as setPassword's. */
+  async setGroups(expected: StoredUser, groups: string[]): Promise<StoredUser> {
+    return this.replace(expected, { ...expected.record, groups });
+  }
+
   /** Re-hash with stronger parameters, keeping passwordChangedAt; a lost race is fine (the other write wins). */
   async upgradeHash(expected: StoredUser, password: PasswordHash): Promise<void> {
     try {

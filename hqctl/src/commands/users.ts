@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { humanDuration, type User } from '@haproxyhq/schemas';
 import { bool, str, strs } from '../args.ts';
 import { deleteEach, type Command, type Context } from '../command.ts';
-import { CliError } from '../errors.ts';
+import { ApiError, CliError } from '../errors.ts';
 import { age, columns, listOf, toJson, toYaml } from '../printers.ts';
 
 /** The names `get`, `delete` and `create` take for users. */
@@ -123,6 +123,59 @@ Examples:
     await client.changePassword(name, { ...(currentPassword !== undefined ? { currentPassword } : {}), newPassword });
     ctx.out(`password of user "${name}" changed; their other console sessions have ended\n`);
     return 0;
+  },
+};
+
+export const groupsCommand: Command = {
+  name: 'groups',
+  summary: "Show or change a user's groups",
+  help: `Show a user's groups, set them, or add and remove some. Needs the permission to update users
+(admins); moving a user into or out of a system: group needs system:masters. The user's console
+sessions follow within seconds: they read the user as stored.
+
+Usage:
+  hqctl groups USER                          # print them, one per line
+  hqctl groups USER GROUP...                 # exactly these
+  hqctl groups USER [--add GROUP]... [--remove GROUP]...
+
+Examples:
+  hqctl groups alice ops deployers
+  hqctl groups bob --add editors --remove viewers`,
+  flags: [
+    { name: 'add', type: 'strings', help: 'a GROUP to add (repeatable)' },
+    { name: 'remove', type: 'strings', help: 'a GROUP to remove (repeatable)' },
+  ],
+  async run(ctx) {
+    const [name, ...given] = ctx.positionals;
+    if (name === undefined) throw new CliError('you must name the user: hqctl groups USER [GROUP...]');
+    const add = strs(ctx.flags, 'add') ?? [];
+    const remove = strs(ctx.flags, 'remove') ?? [];
+    if (given.length > 0 && (add.length > 0 || remove.length > 0)) throw new CliError('give the groups, or --add and --remove, not both');
+    const both = add.filter((g) => remove.includes(g));
+    if (both.length > 0) throw new CliError(`--add and --remove both name ${both.join(', ')}`);
+    const client = ctx.client();
+    if (given.length === 0 && add.length === 0 && remove.length === 0) {
+      const user = await client.getUser(name);
+      ctx.out(user.groups.map((g) => `${g}\n`).join(''));
+      return 0;
+    }
+    const want = (now: string[]) => (given.length > 0 ? [...new Set(given)] : [...new Set([...now.filter((g) => !remove.includes(g)), ...add])]);
+    // Written over the user as read; changed meanwhile (a Conflict), read again once.
+    for (let attempt = 0; ; attempt++) {
+      const user = await client.getUser(name);
+      const groups = want(user.groups);
+      if (groups.length === user.groups.length && groups.every((g) => user.groups.includes(g))) {
+        ctx.out(`user "${name}" unchanged: ${groups.join(', ') || 'no groups'}\n`);
+        return 0;
+      }
+      try {
+        const updated = await client.updateUser({ ...user, groups });
+        ctx.out(`user "${name}" is now in ${updated.groups.join(', ') || 'no groups'}\n`);
+        return 0;
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== 409 || attempt > 0) throw err;
+      }
+    }
   },
 };
 
