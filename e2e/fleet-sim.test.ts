@@ -3,11 +3,14 @@
  * register, apply a pinned revision and report it as the real agent does (conditions, applied
  * revision and hash), renew their Leases, report a failed apply with HAProxy's kind of message
  * and line, ride out a server restart by resuming their watches without registering again, and
- * render a templated revision each for itself.
+ * render a templated revision each for itself; and end a watch that went silent (behind a proxy
+ * that freezes its flows) and resume it, as hq-agent does.
  */
 import { createHash } from 'node:crypto';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentHashInput, renderConfig } from '@haproxyhq/schemas';
+import { buildTestApp } from '../api-server/test/support/app.ts';
 import { freePort } from '../api-server/test/support/ports.ts';
 import { request, startServer, type ServerProcess } from '../api-server/test/support/server.ts';
 import { readKubeconfig, startFleet, type Fleet } from '../scripts/lib/fleet-sim.ts';
@@ -180,5 +183,82 @@ describe('fleet simulator against a real server', () => {
       hashes.add(i.status.appliedHash);
     }
     expect(hashes.size).toBe(COUNT);
+  });
+});
+
+describe('a watch that goes silent', () => {
+  /**
+   * A TCP proxy whose existing flows can be frozen: nothing more passes either way, and nothing
+   * closes (a NAT or firewall timeout, a host gone). New connections pass. The one fault a real
+   * server does not produce on cue.
+   */
+  function freezingProxy(target: number) {
+    const flows = new Set<{ frozen: boolean; end(): void }>();
+    const server = createNetServer((client) => {
+      const upstream = connect(target, '127.0.0.1');
+      const flow = {
+        frozen: false,
+        end() {
+          client.destroy();
+          upstream.destroy();
+          flows.delete(flow);
+        },
+      };
+      flows.add(flow);
+      upstream.on('data', (d) => void (flow.frozen || client.write(d)));
+      client.on('data', (d) => void (flow.frozen || upstream.write(d)));
+      for (const s of [client, upstream]) {
+        s.on('close', flow.end);
+        s.on('error', flow.end);
+      }
+    });
+    return {
+      listen: () => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))),
+      freeze: () => flows.forEach((f) => (f.frozen = true)),
+      close: () => new Promise<void>((resolve) => {
+        flows.forEach((f) => f.end());
+        server.close(() => resolve());
+      }),
+    };
+  }
+
+  it('ends a watch that heard nothing for watchSilenceMs and resumes it, as hq-agent does; a live one stays', async () => {
+    // In process, for BOOKMARKs every 200 ms (the server's flag has none): a live watch is never quiet for long.
+    const t = await buildTestApp({ bookmarkIntervalMs: 200 });
+    const target = Number(new URL(await t.app.listen({ host: '127.0.0.1', port: 0 })).port);
+    const proxy = freezingProxy(target);
+    const quiet = startFleet({
+      server: `http://127.0.0.1:${await proxy.listen()}`,
+      token: t.token,
+      namespace: 'default',
+      count: 2,
+      namePrefix: 'quiet',
+      labels: { env: 'quiet' },
+      applyMs: 10,
+      coalesceMs: 20,
+      heartbeatSeconds: 1,
+      watchSilenceMs: 2_500,
+    });
+    try {
+      await quiet.ready(10_000);
+      await new Promise((r) => setTimeout(r, 3_500));
+      expect(quiet.counts()).toMatchObject({ silent: 0, watching: 2, watchReconnects: 0 });
+      proxy.freeze();
+      const deadline = Date.now() + 15_000;
+      while (!(quiet.counts().silent >= 2 && quiet.counts().watching === 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(quiet.counts()).toMatchObject({ silent: 2, watching: 2 });
+      // Not deaf: a revision pinned now is applied through the new watches.
+      const inject = (method: string, url: string, payload: unknown, type = 'application/json') =>
+        t.app.inject({ method: method as 'POST', url, headers: { ...t.headers, 'content-type': type }, payload: payload as object });
+      expect((await inject('POST', `${NS}/haproxyconfigs`, config(cfg('quiet')))).statusCode).toBe(201);
+      for (const name of quiet.names) {
+        expect((await inject('PATCH', `${NS}/haproxyinstances/${name}`, { spec: { configRevision: 'web-1' } }, 'application/merge-patch+json')).statusCode).toBe(200);
+      }
+      await quiet.done('web-1', 2, 10_000);
+    } finally {
+      await quiet.stop();
+      await proxy.close();
+      await t.close();
+    }
   });
 });

@@ -22,7 +22,9 @@
  *   and line, heartbeatTime, a `show info` summary and, with `statsServers`, a `show stat`
  *   summary of that many servers;
  * - renews its Lease every `heartbeatSeconds` (merge patch, created on 404), and rewrites its
- *   status without a significant change at most every `statsSeconds`.
+ *   status without a significant change at most every `statsSeconds`;
+ * - ends a watch that heard nothing, not even a BOOKMARK, for `watchSilenceMs` (hq-agent's 3
+ *   minutes) and resumes it, as the agent does.
  *
  * What differs from N real agents, on purpose: requests other than watches share one keep-alive
  * pool (`poolSockets`) under one cap (`maxInFlight`), so a start of 10,000 does not open 10,000
@@ -44,6 +46,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { dirname, isAbsolute, join } from 'node:path';
 import { load } from 'js-yaml';
 import { TemplateError, contentHashInput, renderConfig } from '@haproxyhq/schemas';
+import { WATCH_SILENCE_MS } from '../../agent/src/client.ts';
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 export const clock = () => performance.timeOrigin + performance.now();
@@ -99,6 +102,12 @@ export interface FleetOptions {
   startPerSecond?: number;
   /** How a 410 is recovered from: re-list by name (default), or re-GET the object as hq-agent does. */
   onGone?: 'list' | 'get';
+  /**
+   * A watch that hears nothing, not even a BOOKMARK, for this long is ended and resumed from its
+   * resourceVersion, as hq-agent's (default its WATCH_SILENCE_MS, 3 minutes): a connection
+   * dropped without a FIN otherwise leaves the agent deaf until TCP notices.
+   */
+  watchSilenceMs?: number;
   log?: (message: string) => void;
 }
 
@@ -134,6 +143,8 @@ export interface FleetCounts {
   watchReconnects: number;
   /** Watches ended by 410 Gone (the agent re-gets its instance). */
   gone: number;
+  /** Watches ended because they heard nothing for watchSilenceMs. */
+  silent: number;
   inFlight: number;
   queued: number;
   maxQueued: number;
@@ -293,6 +304,8 @@ class SimAgent {
   watching = false;
   watchRetryAt = 0;
   watchError: Error | undefined;
+  /** When the open watch last sent anything (its headers, an event, a BOOKMARK). */
+  heardAt = 0;
   // Passes.
   busy = false;
   again = false;
@@ -354,6 +367,7 @@ function withDefaults(o: FleetOptions): Resolved {
     maxWatchOpens: 64,
     startPerSecond: 0,
     onGone: 'list',
+    watchSilenceMs: WATCH_SILENCE_MS,
     ...given,
   };
 }
@@ -404,6 +418,7 @@ class FleetImpl implements Fleet {
   private readonly errors: Record<string, number> = {};
   private creates = 0;
   private reconnects = 0;
+  private silent = 0;
   private gone = 0;
   private watchingCount = 0;
   private registeredCount = 0;
@@ -617,6 +632,7 @@ class FleetImpl implements Fleet {
             return;
           }
           a.watching = true;
+          a.heardAt = clock();
           this.watchingCount++;
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => this.onWatchData(a, req, chunk));
@@ -646,6 +662,7 @@ class FleetImpl implements Fleet {
 
   private onWatchData(a: SimAgent, req: ClientRequest, chunk: string): void {
     if (a.req !== req) return;
+    a.heardAt = clock();
     a.buf += chunk;
     let nl: number;
     while ((nl = a.buf.indexOf('\n')) >= 0) {
@@ -1021,6 +1038,11 @@ class FleetImpl implements Fleet {
     for (const a of this.agents) {
       if (!a.registered) continue;
       if (!a.req && a.watchRetryAt && now >= a.watchRetryAt) this.openWatch(a);
+      if (a.watching && a.req && a.req !== PENDING && now - a.heardAt > this.o.watchSilenceMs) {
+        a.watchError = new Error(`the watch heard nothing for ${Math.round(this.o.watchSilenceMs / 1000)} s`);
+        this.silent++;
+        a.req.destroy();
+      }
       if (!a.leaseBusy && now >= a.leaseAt) void this.renewLease(a);
       if (!a.busy && !a.pending && ((a.retryAt && now >= a.retryAt) || (!a.firstReport && now >= a.statsDueAt))) this.schedule(a);
     }
@@ -1048,6 +1070,7 @@ class FleetImpl implements Fleet {
       creates: this.creates,
       watchReconnects: this.reconnects,
       gone: this.gone,
+      silent: this.silent,
       inFlight: this.limiter.inFlight,
       queued: this.limiter.queued,
       maxQueued: this.limiter.maxQueued,
