@@ -62,6 +62,9 @@ export const conflict = (group: string, plural: string, name: string, why: strin
     `Operation cannot be fulfilled on ${plural}.${group} "${name}": ${why}`,
     { name, group, kind: plural },
   );
+/** kube-apiserver's answer to a write whose resourceVersion precondition is stale (its OptimisticLockErrorMsg). */
+export const staleObject = (group: string, plural: string, name: string) =>
+  conflict(group, plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
 export const gone = (message: string) => new ApiError(410, 'Expired', message);
 export const methodNotAllowed = (message: string) => new ApiError(405, 'MethodNotAllowed', message);
 export const notAcceptable = (message: string) => new ApiError(406, 'NotAcceptable', message);

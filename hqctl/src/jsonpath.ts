@@ -66,17 +66,32 @@ export function parseJsonPathTemplate(template: string): Node[] {
   return root;
 }
 
-/** A path as the evaluator takes it (`$`/`@` prefix dropped), refused here if it is not one. */
-function checkedPath(template: string, action: string): string {
-  if (action === '') fail(template, 'an empty action {}');
+/** The JSONPath syntax the evaluator takes, as messages name it. */
+export const SUPPORTED_JSONPATH = `.field, ['field'], [N], [*], [?(@.field=="value")]`;
+
+/**
+ * A JSONPath as the evaluator takes it (its `$` or `@` dropped: both are where it starts); an
+ * Error saying why when it is not one the evaluator supports. `-o jsonpath` and --sort-by.
+ */
+export function evaluatorPath(action: string): string {
   const path = action.replace(/^[$@]/, '');
-  if (path.includes('..')) fail(template, `recursive descent (..) is not supported: ${action}`);
+  if (path.includes('..')) throw new Error(`recursive descent (..) is not supported: ${action}`);
   try {
     evaluateJsonPath(null, path);
   } catch {
-    fail(template, `unsupported JSONPath ${action} (supported: .field, ['field'], [N], [*], [?(@.field=="value")])`);
+    throw new Error(`unsupported JSONPath ${action} (supported: ${SUPPORTED_JSONPATH})`);
   }
   return path;
+}
+
+/** evaluatorPath() for an action of `template`, failing with the template named. */
+function checkedPath(template: string, action: string): string {
+  if (action === '') fail(template, 'an empty action {}');
+  try {
+    return evaluatorPath(action);
+  } catch (err) {
+    fail(template, (err as Error).message);
+  }
 }
 
 function show(v: unknown): string {

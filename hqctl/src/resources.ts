@@ -102,10 +102,10 @@ export function resolveResource(name: string): Resource {
  * configs; `haproxyhq`: every resource of the group but RBAC's; `haproxyhq-rbac`).
  */
 export function resolveTypes(name: string): Resource[] {
-  if (findResource(name)) return [resolveResource(name)];
-  const inCategory = ALL_RESOURCES.filter((r) => r.descriptor.categories.includes(name.toLowerCase()));
-  if (inCategory.length > 0) return inCategory;
-  return [resolveResource(name)];
+  const r = findResource(name);
+  if (r) return [r];
+  const inCategory = ALL_RESOURCES.filter((x) => x.descriptor.categories.includes(name.toLowerCase()));
+  return inCategory.length > 0 ? inCategory : [resolveResource(name)];
 }
 
 export function resourceForKind(kind: string): Resource | undefined {

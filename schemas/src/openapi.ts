@@ -60,47 +60,47 @@ function paths(v3: boolean, ref: (name: string) => string): Json {
       ? { '200': { description: 'OK', content: { 'application/json': { schema: { $ref: ref(name) } } } } }
       : { '200': { description: 'OK', schema: { $ref: ref(name) } } };
   const write = ['dryRun', 'fieldManager', 'fieldValidation'];
+  const ext = (action: string, kind: string) => ({
+    'x-kubernetes-action': action,
+    'x-kubernetes-group-version-kind': { group: GROUP, version: VERSION, kind },
+  });
+  const nsParam = v3
+    ? { name: 'namespace', in: 'path', required: true, schema: { type: 'string' } }
+    : { name: 'namespace', in: 'path', required: true, type: 'string' };
+  const nameParam = v3
+    ? { name: 'name', in: 'path', required: true, schema: { type: 'string' } }
+    : { name: 'name', in: 'path', required: true, type: 'string' };
   for (const r of RESOURCES) {
     const base = r.namespaced ? `/apis/${GROUP}/${VERSION}/namespaces/{namespace}/${r.plural}` : `/apis/${GROUP}/${VERSION}/${r.plural}`;
     // Kubernetes' operation names: listNamespacedX / readX for cluster-wide kinds.
     const scoped = r.namespaced ? 'Namespaced' : '';
-    const ext = (action: string, kind = r.kind) => ({
-      'x-kubernetes-action': action,
-      'x-kubernetes-group-version-kind': { group: GROUP, version: VERSION, kind },
-    });
-    const nsParam = v3
-      ? { name: 'namespace', in: 'path', required: true, schema: { type: 'string' } }
-      : { name: 'namespace', in: 'path', required: true, type: 'string' };
-    const nameParam = v3
-      ? { name: 'name', in: 'path', required: true, schema: { type: 'string' } }
-      : { name: 'name', in: 'path', required: true, type: 'string' };
     const listParams = ['labelSelector', 'fieldSelector', 'limit', 'continue', 'resourceVersion', 'watch', 'allowWatchBookmarks', 'timeoutSeconds'];
     if (r.namespaced) {
       out[`/apis/${GROUP}/${VERSION}/${r.plural}`] = {
-        get: { operationId: `list${r.kind}ForAllNamespaces`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
+        get: { operationId: `list${r.kind}ForAllNamespaces`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list', r.kind) },
       };
     }
     out[base] = {
       ...(r.namespaced ? { parameters: [nsParam] } : {}),
-      get: { operationId: `list${scoped}${r.kind}`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list') },
+      get: { operationId: `list${scoped}${r.kind}`, parameters: params(listParams, v3), responses: resp(`${defName(r.kind)}List`), ...ext('list', r.kind) },
     };
     if (!r.serverCreated) {
-      (out[base] as Json).post = withBody(body(defName(r.kind)), params(write, v3), { operationId: `create${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('post') });
+      (out[base] as Json).post = withBody(body(defName(r.kind)), params(write, v3), { operationId: `create${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('post', r.kind) });
     }
     const item: Json = {
       parameters: r.namespaced ? [nameParam, nsParam] : [nameParam],
-      get: { operationId: `read${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('get') },
-      delete: { operationId: `delete${scoped}${r.kind}`, parameters: params(['dryRun'], v3), responses: resp('io.k8s.apimachinery.pkg.apis.meta.v1.Status'), ...ext('delete') },
+      get: { operationId: `read${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('get', r.kind) },
+      delete: { operationId: `delete${scoped}${r.kind}`, parameters: params(['dryRun'], v3), responses: resp('io.k8s.apimachinery.pkg.apis.meta.v1.Status'), ...ext('delete', r.kind) },
     };
-    item.put = withBody(body(defName(r.kind)), params(write, v3), { operationId: `replace${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('put') });
-    item.patch = withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patch${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('patch') });
+    item.put = withBody(body(defName(r.kind)), params(write, v3), { operationId: `replace${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('put', r.kind) });
+    item.patch = withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patch${scoped}${r.kind}`, responses: resp(defName(r.kind)), ...ext('patch', r.kind) });
     out[`${base}/{name}`] = item;
     if (r.statusSubresource) {
       out[`${base}/{name}/status`] = {
         parameters: [nameParam, nsParam],
-        get: { operationId: `readNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('get') },
-        put: withBody(body(defName(r.kind)), params(write, v3), { operationId: `replaceNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('put') }),
-        patch: withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patchNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('patch') }),
+        get: { operationId: `readNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('get', r.kind) },
+        put: withBody(body(defName(r.kind)), params(write, v3), { operationId: `replaceNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('put', r.kind) }),
+        patch: withBody(body('io.k8s.apimachinery.pkg.apis.meta.v1.Patch'), params(write, v3), { operationId: `patchNamespaced${r.kind}Status`, responses: resp(defName(r.kind)), ...ext('patch', r.kind) }),
       };
     }
   }
@@ -108,29 +108,26 @@ function paths(v3: boolean, ref: (name: string) => string): Json {
   for (const e of SERVED_ENDPOINTS) {
     const base = e.namespaced ? `/apis/${GROUP}/${VERSION}/namespaces/{namespace}/${e.plural}` : `/apis/${GROUP}/${VERSION}/${e.plural}`;
     const scoped = e.namespaced ? 'Namespaced' : '';
-    const nsParam = v3 ? { name: 'namespace', in: 'path', required: true, schema: { type: 'string' } } : { name: 'namespace', in: 'path', required: true, type: 'string' };
-    const nameParam = v3 ? { name: 'name', in: 'path', required: true, schema: { type: 'string' } } : { name: 'name', in: 'path', required: true, type: 'string' };
-    const ext = (action: string, kind = e.kind) => ({ 'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': { group: GROUP, version: VERSION, kind } });
     const collection: Json = {
       ...(e.namespaced ? { parameters: [nsParam] } : {}),
-      get: { operationId: `list${scoped}${e.kind}`, parameters: params(e.listParams, v3), responses: resp(`${defName(e.kind)}List`), ...ext('list') },
+      get: { operationId: `list${scoped}${e.kind}`, parameters: params(e.listParams, v3), responses: resp(`${defName(e.kind)}List`), ...ext('list', e.kind) },
     };
-    if (e.createBody) collection.post = withBody(body(`${defName(e.kind)}Request`), [], { operationId: `create${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('post') });
+    if (e.createBody) collection.post = withBody(body(`${defName(e.kind)}Request`), [], { operationId: `create${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('post', e.kind) });
     out[base] = collection;
-    if (e.read || e.deleteAnswers) {
+    if (e.read || e.update || e.deleteAnswers) {
       const item: Json = { parameters: e.namespaced ? [nameParam, nsParam] : [nameParam] };
-      if (e.read) item.get = { operationId: `read${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('get') };
-      if (e.update) item.put = withBody(body(defName(e.kind)), [], { operationId: `replace${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('put') });
+      if (e.read) item.get = { operationId: `read${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('get', e.kind) };
+      if (e.update) item.put = withBody(body(defName(e.kind)), [], { operationId: `replace${scoped}${e.kind}`, responses: resp(defName(e.kind)), ...ext('put', e.kind) });
       if (e.deleteAnswers) {
         const answer = e.deleteAnswers === 'object' ? defName(e.kind) : 'io.k8s.apimachinery.pkg.apis.meta.v1.Status';
-        item.delete = { operationId: `delete${scoped}${e.kind}`, responses: resp(answer), ...ext('delete') };
+        item.delete = { operationId: `delete${scoped}${e.kind}`, responses: resp(answer), ...ext('delete', e.kind) };
       }
       out[`${base}/{name}`] = item;
     }
     if (e.password) {
       out[`${base}/{name}/password`] = {
         parameters: [nameParam],
-        put: withBody(body(`${defName(e.kind)}PasswordChange`), [], { operationId: `replace${e.kind}Password`, responses: resp(defName(e.kind)), ...ext('put') }),
+        put: withBody(body(`${defName(e.kind)}PasswordChange`), [], { operationId: `replace${e.kind}Password`, responses: resp(defName(e.kind)), ...ext('put', e.kind) }),
       };
     }
   }

@@ -60,18 +60,12 @@ export class EventSweeper {
 
   /** Delete the Events last written at or before `maxRev` that `expired` says are. */
   private async deleteUpTo(maxRev: number, expired: (e: ApiObject) => boolean): Promise<number> {
-    // etcd applies max_mod_revision by reading the whole rest of the range for every page: there
-    // the pages are read whole and filtered here (still without parsing what is not expired).
-    const inStore = this.storage.name !== 'etcd';
     const prefix = this.events.prefix();
     let deleted = 0;
     let after: string | undefined;
     for (;;) {
-      const page = await this.storage.list(prefix, { after, limit: PAGE, ...(inStore ? { maxModRevision: maxRev } : {}) });
-      for (const kv of page.items) {
-        if (kv.modRevision > maxRev) continue;
-        if (await this.deleteIfExpired(kv, expired)) deleted++;
-      }
+      const page = await this.storage.list(prefix, { after, limit: PAGE, maxModRevision: maxRev });
+      for (const kv of page.items) if (await this.deleteIfExpired(kv, expired)) deleted++;
       if (!page.more || page.items.length === 0) return deleted;
       after = page.items[page.items.length - 1]!.key;
     }

@@ -12,6 +12,7 @@ import {
   alreadyExists,
   badRequest,
   conflict,
+  staleObject,
   gone,
   invalid,
   methodNotAllowed,
@@ -343,7 +344,7 @@ export class ResourceRegistry {
       return conflict(GROUP, this.plural, name, `a related object (${err.key.split('/').slice(3).join('/')}) already exists; retry`);
     }
     if (err instanceof RevisionMismatchError) {
-      return conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      return staleObject(GROUP, this.plural, name);
     }
     if (err instanceof KeyNotFoundError) {
       if (err.opIndex === 0) return this.notFound(name);
@@ -507,7 +508,7 @@ export class ResourceRegistry {
     const old = await this.get(namespace, name);
     if (opts.trace) opts.trace.resourceVersionBefore = old.metadata.resourceVersion;
     if (rv !== old.metadata.resourceVersion) {
-      throw conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw staleObject(GROUP, this.plural, name);
     }
     return this.writeOver(namespace, name, this.merge(proposed, old, subresource), old, opts, { verb: 'update', subresource });
   }
@@ -589,7 +590,7 @@ export class ResourceRegistry {
       // and a write that loses a race is then re-read and re-applied.
       const rv = proposed.metadata.resourceVersion;
       if (rv !== undefined && rv !== old.metadata.resourceVersion) {
-        throw conflict(GROUP, this.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
+        throw staleObject(GROUP, this.plural, name);
       }
       const pinned = patchSetsResourceVersion(type, patch);
       proposed.metadata.name = name;

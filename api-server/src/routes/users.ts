@@ -20,7 +20,7 @@ import {
 } from '@haproxyhq/schemas';
 import type { TObject } from '@sinclair/typebox';
 import type { Authorizer, UserInfo } from '../auth.ts';
-import { alreadyExists, conflict, forbidden, invalid, notFound, type Cause } from '../errors.ts';
+import { alreadyExists, conflict, forbidden, invalid, notFound, staleObject, type Cause } from '../errors.ts';
 import { SUPERUSER_GROUP } from '../rbac/rules.ts';
 import { schemaCauses } from '../registry/validation.ts';
 import { RevisionMismatchError } from '../storage/types.ts';
@@ -47,6 +47,17 @@ function passwordCauses(password: string, userName: string, field: string): Caus
   return [];
 }
 
+/**
+ * The server's own groups (system:masters above all) are given or taken only by a member of
+ * system:masters: `changed` are the groups a write puts a user in or takes it out of.
+ */
+function requireSuperuserFor(caller: UserInfo | undefined, changed: string[], what: string): void {
+  const reserved = changed.filter((g) => g.startsWith('system:'));
+  if (reserved.length > 0 && caller && !caller.groups.includes(SUPERUSER_GROUP)) {
+    throw forbidden(`only a member of ${SUPERUSER_GROUP} may ${what} the system groups ${reserved.join(', ')}`);
+  }
+}
+
 export async function userRoutes(app: FastifyInstance, opts: { people: People }): Promise<void> {
   const { people } = opts;
   const authorizer = app.getDecorator<Authorizer>('authorizer');
@@ -66,12 +77,7 @@ export async function userRoutes(app: FastifyInstance, opts: { people: People })
     const causes = passwordCauses(body.password, body.name, 'password');
     if (causes.length > 0) throw invalid(PLURAL, GROUP, body.name, causes);
     const groups = [...new Set(body.groups ?? [])];
-    // The server's own groups (system:masters above all) only from someone who is in system:masters.
-    const caller = userOf(req);
-    const reserved = groups.filter((g) => g.startsWith('system:'));
-    if (reserved.length > 0 && caller && !caller.groups.includes(SUPERUSER_GROUP)) {
-      throw forbidden(`only a member of ${SUPERUSER_GROUP} may put a user in the system groups ${reserved.join(', ')}`);
-    }
+    requireSuperuserFor(userOf(req), groups, 'put a user in');
     try {
       const created = await people.users.create(people.users.newRecord(body.name, groups, await hashPassword(body.password)));
       reply.code(201);
@@ -129,21 +135,16 @@ export async function userRoutes(app: FastifyInstance, opts: { people: People })
     }
     const user = await found(name);
     if (body.metadata.resourceVersion !== String(user.modRevision)) {
-      throw conflict(GROUP, PLURAL, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw staleObject(GROUP, PLURAL, name);
     }
     const groups = [...new Set(body.groups)];
-    // Into or out of the server's own groups (system:masters above all): only a member of system:masters.
-    const caller = userOf(req);
     const changed = [...groups.filter((g) => !user.record.groups.includes(g)), ...user.record.groups.filter((g) => !groups.includes(g))];
-    const reserved = changed.filter((g) => g.startsWith('system:'));
-    if (reserved.length > 0 && caller && !caller.groups.includes(SUPERUSER_GROUP)) {
-      throw forbidden(`only a member of ${SUPERUSER_GROUP} may move a user into or out of the system groups ${reserved.join(', ')}`);
-    }
+    requireSuperuserFor(userOf(req), changed, 'move a user into or out of');
     try {
       return toUser(await people.users.setGroups(user, groups));
     } catch (err) {
       if (err instanceof UserNotFoundError) throw notFound('User', GROUP, name, PLURAL);
-      if (err instanceof RevisionMismatchError) throw conflict(GROUP, PLURAL, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      if (err instanceof RevisionMismatchError) throw staleObject(GROUP, PLURAL, name);
       throw err;
     }
   });

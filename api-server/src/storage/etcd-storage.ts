@@ -184,6 +184,9 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 // ---------------------------------------------------------------------------------------------
 
+/** Keys read per request by a maxModRevision list (listUpTo). */
+const UP_TO_PAGE = 500;
+
 class EtcdStorage implements Storage {
   readonly name = 'etcd' as const;
   readonly txnRevisions = 'shared' as const;
@@ -380,9 +383,9 @@ class EtcdStorage implements Storage {
     }
     const limit = options.limit && options.limit > 0 ? options.limit : 0;
     const at = options.revision && options.revision > 0 ? options.revision : undefined;
-    const max = options.maxModRevision;
-    if (max !== undefined && options.revision !== undefined) {
-      throw new Error('maxModRevision reads object keys at the current revision only');
+    if (options.maxModRevision !== undefined) {
+      if (options.revision !== undefined) throw new Error('maxModRevision reads object keys at the current revision only');
+      return this.listUpTo(prefix, options, options.maxModRevision);
     }
     if (Buffer.compare(start, stop) >= 0) {
       // An empty range (etcd would read a lone key for it): nothing, at the revision asked for.
@@ -393,8 +396,6 @@ class EtcdStorage implements Storage {
       range_end: stop,
       limit,
       ...(options.reverse ? { sort_order: 'Descend' as const, sort_target: 'Key' as const } : {}),
-      // etcd filters before it applies the limit (and then reads the whole range server-side).
-      ...(max !== undefined ? { max_mod_revision: max } : {}),
     };
     let res: IRangeResponse;
     let revision: number;
@@ -415,9 +416,34 @@ class EtcdStorage implements Storage {
     const items = res.kvs.map((kv) => this.toKv(kv));
     // etcd's count is every key in the range, not only those returned (etcd 3.4+), so what
     // follows the page comes free. `more` is etcd's own flag for a range cut by the limit.
-    if (max !== undefined) return { items, revision, more: res.more === true };
     const remaining = Math.max(0, int64(res.count, 'count') - items.length);
     return { items, revision, more: res.more === true, remaining };
+  }
+
+  /**
+   * list() with maxModRevision. Not etcd's max_mod_revision: with it etcd reads the whole rest of
+   * the range for every request (its rangeLimit drops the limit when a revision filter is set), so
+   * each page of a long list would cost the range. Pages of plain ranges, read at the first one's
+   * revision and filtered here, until `limit` match (and one more, for `more`).
+   */
+  private async listUpTo(prefix: string, options: ListOptions, max: number): Promise<ListResult> {
+    const want = options.limit && options.limit > 0 ? options.limit : Infinity;
+    const items: KeyValue[] = [];
+    let { after, before } = options;
+    let revision: number | undefined;
+    for (;;) {
+      const page = await this.list(prefix, { after, before, reverse: options.reverse, limit: UP_TO_PAGE, revision });
+      revision ??= page.revision;
+      for (const kv of page.items) {
+        if (kv.modRevision > max) continue;
+        if (items.length === want) return { items, revision, more: true };
+        items.push(kv);
+      }
+      if (!page.more || page.items.length === 0) return { items, revision, more: false };
+      const last = page.items[page.items.length - 1]!.key;
+      if (options.reverse) before = last;
+      else after = last;
+    }
   }
 
   async count(prefix: string): Promise<number> {

@@ -8,7 +8,7 @@ import { bool, str } from '../args.ts';
 import type { HQClient, ListOptions, Table } from '../client.ts';
 import { ALL_NAMESPACES_FLAG, OUTPUT_FLAG, SELECTOR_FLAG, type Command, type Context } from '../command.ts';
 import { ApiError, CliError, formatError } from '../errors.ts';
-import { parseJsonPathTemplate, renderJsonPathTemplate } from '../jsonpath.ts';
+import { SUPPORTED_JSONPATH, evaluatorPath, parseJsonPathTemplate, renderJsonPathTemplate } from '../jsonpath.ts';
 import {
   StreamingColumns,
   columns,
@@ -46,15 +46,15 @@ function outputOf(ctx: Context): Output {
  * the path finds in each, numbers as numbers, anything else as text; an object without it first.
  * Lists are sorted (each type's own, and -w's first list); named objects print in the order asked.
  */
-function sorterOf(ctx: Context): ((a: unknown, b: unknown) => number) | undefined {
+function sorterOf(ctx: Context): Sort | undefined {
   const given = str(ctx.flags, 'sort-by');
   if (given === undefined) return undefined;
-  const path = given.replace(/^\{(.*)\}$/, '$1').replace(/^\$/, '');
+  let path: string;
   try {
+    path = evaluatorPath(given.replace(/^\{(.*)\}$/, '$1'));
     if (!path.startsWith('.') && !path.startsWith('[')) throw new Error('not a path');
-    evaluateJsonPath(null, path);
   } catch {
-    throw new CliError(`--sort-by ${JSON.stringify(given)}: not a supported JSONPath (e.g. .metadata.name; supported: .field, ['field'], [N], [*], [?(@.field=="value")])`);
+    throw new CliError(`--sort-by ${JSON.stringify(given)}: not a supported JSONPath (e.g. .metadata.name; supported: ${SUPPORTED_JSONPATH})`);
   }
   const key = (o: unknown) => evaluateJsonPath(o, path)[0];
   const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
@@ -66,6 +66,15 @@ function sorterOf(ctx: Context): ((a: unknown, b: unknown) => number) | undefine
     const [s, t] = [text(x), text(y)];
     return s < t ? -1 : s > t ? 1 : 0;
   };
+}
+
+type Sort = (a: unknown, b: unknown) => number;
+
+/** The server's Table, its rows sorted by their whole objects (asked for only then) with --sort-by. */
+async function sortedTable(client: HQClient, r: Resource, opts: ListOptions, sort: Sort | undefined): Promise<Table> {
+  const table = await client.table(r, { ...opts, wholeObjects: sort !== undefined });
+  if (sort) table.rows.sort((a, b) => sort(a.object, b.object));
+  return table;
 }
 
 /** The TEMPLATE of -o jsonpath=TEMPLATE. */
@@ -192,8 +201,7 @@ Examples:
     if (output === 'table' || output === 'wide') {
       const parts: string[] = [];
       for (const r of types) {
-        const table = await client.table(r, { ...listOpts, wholeObjects: sort !== undefined });
-        if (sort) table.rows.sort((a, b) => sort(a.object, b.object));
+        const table = await sortedTable(client, r, listOpts, sort);
         if (table.rows.length === 0) continue;
         const opts = tableOpts(r, types.length > 1);
         parts.push(columns([tableHeader(table, opts), ...table.rows.map((row) => tableRow(table, row, opts))]));
@@ -268,14 +276,13 @@ async function watchGet(
   opts: ListOptions,
   output: Output,
   tableOpts: TableOptions,
-  sort: ((a: unknown, b: unknown) => number) | undefined,
+  sort: Sort | undefined,
 ): Promise<number> {
   const listFirst = !bool(ctx.flags, 'watch-only');
   for (;;) {
     let watch;
     if (output === 'table' || output === 'wide') {
-      const table = await client.table(r, { ...opts, wholeObjects: sort !== undefined });
-      if (sort) table.rows.sort((a, b) => sort(a.object, b.object));
+      const table = await sortedTable(client, r, opts, sort);
       const cols = new StreamingColumns();
       const header = tableHeader(table, tableOpts);
       let printedHeader = false;
