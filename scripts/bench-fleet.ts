@@ -27,7 +27,7 @@
  * everything. Results go to stdout and to docs/benchmarks.md between `<!-- bench:fleet:start -->`
  * and `<!-- bench:fleet:end -->`; the rest of that file is kept as it is.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +62,8 @@ const USAGE = `Usage: npm run bench:fleet -- [options]
   --history-revisions N   the server's --history-revisions (default: the server's own; it keeps
                           5 minutes of history as well, however many revisions that is)
   --audit-omit LIST       the server's --audit-omit (default: none, every write audited; e.g. leases)
-  --profile DIR           run the server under --cpu-prof, writing .cpuprofile files to DIR
+  --profile DIR           run the server and the simulator under --cpu-prof, writing .cpuprofile
+                          files to DIR (the simulator's to DIR/simulator)
   --no-doc                print only; leave docs/benchmarks.md alone
 `;
 
@@ -139,8 +140,10 @@ function simChild(): void {
 
 /** The parent's handle on a simulator child. */
 class Sim extends IpcChild {
-  constructor() {
-    super('the simulator', SELF, ['--sim-child'], { execArgv: ['--expose-gc'], serialization: 'advanced' });
+  /** `profileDir`: run under --cpu-prof, writing its .cpuprofile there (bench:fleet --profile). */
+  constructor(profileDir?: string) {
+    const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'simulator')}`] : [];
+    super('the simulator', SELF, ['--sim-child'], { execArgv: ['--expose-gc', ...prof], serialization: 'advanced' });
   }
 
   override call<T>(msg: Record<string, unknown> & { cmd: SimRequest['cmd'] }): Promise<T> {
@@ -307,7 +310,7 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
   const cleanup = () => rmSync(server.dataDir, { recursive: true, force: true });
   process.once('exit', cleanup);
   const api = new Api(server, 64);
-  const sim = new Sim();
+  const sim = new Sim(o.profile);
   const result: SizeResult = { n, history, baseRssMiB: memory(pid).rss, registerSeconds: NaN, trials: [], warmup: [] };
   const names = Array.from({ length: n }, (_, i) => `sim-${String(i).padStart(5, '0')}`);
   let seq = 0;
@@ -392,6 +395,7 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
       log(`N=${n}: the server's output is in ${result.serverLog}`);
       writeFileSync(result.serverLog, server.output());
     }
+    if (o.profile) log(`  stopping the simulator at ${Date.now()} (epoch ms; its profile ends here)`);
     await sim.stop();
     api.close();
     if (o.profile) log(`  stopping the server at ${Date.now()} (epoch ms; its profile ends here)`);
@@ -707,7 +711,7 @@ function section(results: SizeResult[], floor: Awaited<ReturnType<typeof storeFl
       'watching after 5 minutes).',
     '',
   );
-  lines.push('`npm run bench:fleet -- --profile DIR` writes a CPU profile of each server (the trial windows are logged in epoch ms) to find where its time goes.', '');
+  lines.push('`npm run bench:fleet -- --profile DIR` writes a CPU profile of each server and simulator (the trial windows are logged in epoch ms) to find where its time goes.', '');
   for (const res of results) {
     if (res.failure) lines.push(`**N=${n0(res.n)} failed:** ${res.failure}`, '');
     for (const t of res.trials) if (t.failure) lines.push(`**N=${n0(res.n)}, ${t.mode} ${t.strategy}, ${t.revision}:** ${t.failure}; errors seen by the simulator: ${JSON.stringify(t.errors)}`, '');
@@ -782,6 +786,7 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stderr.write(`[${((clock() - started) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
   const m = machine();
   log(`${m.cpu} × ${m.cores}, ${m.memGiB.toFixed(1)} GiB, Node ${m.node}, load ${m.load.toFixed(2)}; sizes ${o.sizes.join(', ')}, trials ${o.trials.join(', ')}, modes ${o.modes.join(', ')}`);
+  if (o.profile) mkdirSync(join(o.profile, 'simulator'), { recursive: true });
   log('store floor: openSqliteStorage update transactions in this process');
   const floor = await storeFloor(2000);
   const results: SizeResult[] = [];
