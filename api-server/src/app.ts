@@ -46,7 +46,14 @@ export interface AppOptions {
   /** Log every request (Fastify's access log). Off by default: it costs ~6% CPU at load; main.ts turns it on at debug. */
   requestLogging?: boolean;
   /** Serve HTTPS with this certificate and key (main.ts always does; tests may use plain HTTP). */
-  https?: { cert: string; key: string; /** Verify client certificates against this CA (mutual TLS, optional for clients). */ clientCa?: string };
+  https?: {
+    cert: string;
+    key: string;
+    /** Verify client certificates against this CA (mutual TLS, optional for clients). */
+    clientCa?: string;
+    /** Key-exchange groups, OpenSSL names colon-separated in order of preference (--tls-groups). */
+    groups?: string;
+  };
   /** The built console's files (routes/console.ts loadConsole), served at /; none: no console. */
   consoleFiles?: Map<string, StaticFile>;
   /**
@@ -85,6 +92,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
             key: options.https.key,
             // Asked for, verified, never required: bearer tokens keep working beside certificates.
             ...(options.https.clientCa ? { ca: options.https.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+            ...(options.https.groups ? { ecdhCurve: options.https.groups } : {}),
           },
         }
       : {}),

@@ -70,3 +70,20 @@ describe('--compaction-interval', () => {
     expect(() => parse(['--compaction-interval', '1.5'])).toThrow(ConfigError);
   });
 });
+
+describe('--tls-groups', () => {
+  it("leaves OpenSSL's default unless given, and takes the flag over HQ_TLS_GROUPS", () => {
+    expect(parse([]).tlsGroups).toBeUndefined();
+    expect(parse([], { HQ_TLS_GROUPS: 'X25519' }).tlsGroups).toBe('X25519');
+    expect(parse(['--tls-groups', 'X25519:P-256'], { HQ_TLS_GROUPS: 'X25519' }).tlsGroups).toBe('X25519:P-256');
+    expect(parse(['--tls-groups', 'X25519MLKEM768:X25519']).tlsGroups).toBe('X25519MLKEM768:X25519');
+    expect(USAGE).toContain('--tls-groups LIST');
+  });
+
+  it('names the group OpenSSL does not know, and refuses a malformed list', () => {
+    expect(() => parse(['--tls-groups', 'X25519:P-999'])).toThrow(/does not know the group "P-999"/);
+    for (const bad of ['', 'X25519::P-256', 'X25519,P-256', 'X25519 P-256']) {
+      expect(() => parse(['--tls-groups', bad]), bad).toThrow(/expected colon-separated group names/);
+    }
+  });
+});

@@ -76,6 +76,7 @@ async function main(): Promise<void> {
       cert: tls.cert,
       key: tls.key,
       ...(config.clientCaFile ? { clientCa: config.clientCaFile === 'self' ? tls.ca : readFileSync(config.clientCaFile, 'utf8') } : {}),
+      ...(config.tlsGroups ? { groups: config.tlsGroups } : {}),
     },
     consoleFiles,
     rbac: true,
