@@ -138,11 +138,14 @@ function simChild(): void {
   });
 }
 
+/** Where --profile DIR puts the simulator's profiles. */
+const simProfileDir = (profile: string) => join(profile, 'simulator');
+
 /** The parent's handle on a simulator child. */
 class Sim extends IpcChild {
-  /** `profileDir`: run under --cpu-prof, writing its .cpuprofile there (bench:fleet --profile). */
+  /** `profileDir`: run under --cpu-prof, writing its .cpuprofile there (simProfileDir of --profile). */
   constructor(profileDir?: string) {
-    const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'simulator')}`] : [];
+    const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     super('the simulator', SELF, ['--sim-child'], { execArgv: ['--expose-gc', ...prof], serialization: 'advanced' });
   }
 
@@ -310,7 +313,7 @@ async function benchSize(n: number, trials: number, o: Opts, log: (s: string) =>
   const cleanup = () => rmSync(server.dataDir, { recursive: true, force: true });
   process.once('exit', cleanup);
   const api = new Api(server, 64);
-  const sim = new Sim(o.profile);
+  const sim = new Sim(o.profile && simProfileDir(o.profile));
   const result: SizeResult = { n, history, baseRssMiB: memory(pid).rss, registerSeconds: NaN, trials: [], warmup: [] };
   const names = Array.from({ length: n }, (_, i) => `sim-${String(i).padStart(5, '0')}`);
   let seq = 0;
@@ -786,7 +789,7 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stderr.write(`[${((clock() - started) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
   const m = machine();
   log(`${m.cpu} × ${m.cores}, ${m.memGiB.toFixed(1)} GiB, Node ${m.node}, load ${m.load.toFixed(2)}; sizes ${o.sizes.join(', ')}, trials ${o.trials.join(', ')}, modes ${o.modes.join(', ')}`);
-  if (o.profile) mkdirSync(join(o.profile, 'simulator'), { recursive: true });
+  if (o.profile) mkdirSync(simProfileDir(o.profile), { recursive: true });
   log('store floor: openSqliteStorage update transactions in this process');
   const floor = await storeFloor(2000);
   const results: SizeResult[] = [];
